@@ -1,0 +1,49 @@
+# kamflow: `make run` for the whole stack with demo data, `make test` for
+# what CI runs. Both install missing Debian packages when run as root.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin
+# The test stack and the e2e tests use these binaries.
+export KAM_WORKER_BIN  := $(CURDIR)/$(BIN)/worker
+export KAM_STARTER_BIN := $(CURDIR)/$(BIN)/starter
+
+.PHONY: run build test lint bench fuzz deps clean
+
+## run: the whole stack on this machine with the demo policy and data
+run: build
+	@scripts/deps.sh run
+	$(BIN)/worker --dev --demo --policy deploy/demo/policy.yaml
+
+## build: the worker and starter binaries in bin/
+build:
+	$(GO) build -o $(BIN)/worker ./worker
+	$(GO) build -o $(BIN)/starter ./starter
+
+## test: every test against one shared dev stack (what CI runs)
+test: build
+	@scripts/deps.sh test
+	scripts/with-dev-stack.sh $(GO) test -race -count=1 -timeout 20m ./...
+
+## lint: formatting, vet, staticcheck, errcheck and workflowcheck
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: format these files"; exit 1; }
+	$(GO) vet ./...
+	$(GO) tool -modfile=tools/go.mod staticcheck ./...
+	$(GO) tool -modfile=tools/go.mod errcheck ./...
+	$(GO) tool -modfile=tools/go.mod workflowcheck ./workflows/...
+
+## bench: throughput against the bare ceilings of this machine (bench/README.md)
+bench: build
+	@scripts/deps.sh test
+	scripts/with-dev-stack.sh $(GO) run ./bench
+
+## fuzz: each fuzz target for longer than make test does
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(BIN)
