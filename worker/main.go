@@ -1,0 +1,229 @@
+// Command worker runs kamflow: it polls the kamflow task queue for account
+// workflows and activities, and serves the console, the API, /metrics and
+// the health checks. With --dev it first starts everything it needs on this
+// machine: an embedded Temporal server with its UI and a private PostgreSQL.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kamflow/kamflow/activities"
+	"github.com/kamflow/kamflow/internal/api"
+	"github.com/kamflow/kamflow/internal/config"
+	"github.com/kamflow/kamflow/internal/devstack"
+	"github.com/kamflow/kamflow/internal/metrics"
+	"github.com/kamflow/kamflow/internal/policy"
+	"github.com/kamflow/kamflow/internal/store"
+	"github.com/kamflow/kamflow/workflows"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], config.Env(os.Environ()), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode is the one place that turns an error into the process's exit
+// status: 2 for usage errors, 1 for everything else.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "worker:", err)
+	var usage config.UsageError
+	if errors.As(err, &usage) {
+		fmt.Fprintln(stderr, "run `worker --help` for the flags")
+		return 2
+	}
+	return 1
+}
+
+func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.Writer) error {
+	cfg, fs, err := config.LoadWorker(args, env)
+	if err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			printHelp(stdout, fs)
+			return nil
+		}
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+
+	// Bind the HTTP port before starting anything, so a port in use fails
+	// with nothing half-started.
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http address %s is not available (%v): stop what listens there or set KAM_HTTP_ADDR", cfg.HTTPAddr, err)
+	}
+	defer httpLn.Close()
+
+	var temporalAddr string
+	if cfg.Dev {
+		started := time.Now()
+		stack, err := devstack.Start(ctx, devstack.Options{
+			DataDir:          cfg.DataDir,
+			DatabaseURL:      cfg.DatabaseURL,
+			TemporalPort:     cfg.DevTemporalPort,
+			UIPort:           cfg.DevUIPort,
+			SearchAttributes: workflows.SearchAttributes,
+			Logger:           logger,
+		})
+		if err != nil {
+			return err
+		}
+		defer stack.Stop()
+		cfg.DatabaseURL, temporalAddr = stack.DatabaseURL, stack.TemporalAddress
+		logger.Info("dev stack started", "temporal", stack.TemporalAddress, "temporal_ui", stack.UIURL, "took", time.Since(started).Round(time.Millisecond))
+		if cfg.ServicesOnly {
+			fmt.Fprintf(stdout, "TEMPORAL_ADDRESS=%s\nKAM_TEST_PG_URL=%s\n", stack.TemporalAddress, stack.AdminDatabaseURL)
+			<-ctx.Done()
+			return nil
+		}
+	}
+
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	pol := policy.Default()
+	if cfg.PolicyFile != "" {
+		if pol, err = policy.Load(cfg.PolicyFile); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	sdkMetrics, flushMetrics := metrics.SDKHandler(reg)
+	defer flushMetrics.Close()
+
+	opts, err := config.TemporalClientOptions(env, temporalAddr)
+	if err != nil {
+		return err
+	}
+	opts.Logger = sdklog.NewStructuredLogger(logger)
+	opts.MetricsHandler = sdkMetrics
+	dialCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	c, err := client.DialContext(dialCtx, opts)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cannot reach Temporal at %s (namespace %q): %v; start a Temporal server, set TEMPORAL_ADDRESS, or run with --dev", opts.HostPort, orDefault(opts.Namespace, "default"), err)
+	}
+	defer c.Close()
+
+	secret, err := surveySecret(cfg, env)
+	if err != nil {
+		return err
+	}
+	acts := &activities.Activities{
+		Store: st, Policy: func() policy.Policy { return pol }, Metrics: m,
+		PublicURL: cfg.PublicURL, SurveySecret: secret, Now: time.Now,
+	}
+	sdkworker.SetStickyWorkflowCacheSize(cfg.StickyCacheSize)
+	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
+	})
+	w.RegisterWorkflowWithOptions(workflows.AccountLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowType})
+	w.RegisterActivity(acts)
+
+	ready := make(chan struct{})
+	srv := &http.Server{
+		Handler: api.New(api.Deps{
+			Store: st, Temporal: c, Gatherer: reg, Metrics: m, Logger: logger, Ready: ready,
+			Activities: acts, TaskQueue: cfg.TaskQueue,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(httpLn) }()
+
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
+	}
+	defer w.Stop()
+	close(ready)
+	logger.Info("kamflow is ready", "console", "http://"+cfg.HTTPAddr+"/", "metrics", "http://"+cfg.HTTPAddr+"/metrics", "task_queue", cfg.TaskQueue)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("http shutdown", "error", err)
+	}
+	return nil
+}
+
+// surveySecret keys survey tokens. Production sets KAM_SURVEY_SECRET; the
+// dev stack keeps a generated one in its data folder so links survive restarts.
+func surveySecret(cfg config.Worker, env config.Env) ([]byte, error) {
+	if s := env.Get("KAM_SURVEY_SECRET"); s != "" {
+		return []byte(s), nil
+	}
+	if !cfg.Dev {
+		return nil, config.UsageError{Err: errors.New("KAM_SURVEY_SECRET is not set: give it 32 or more random characters (survey links are signed with it)")}
+	}
+	return devstack.Secret(filepath.Join(cfg.DataDir, "survey.secret"))
+}
+
+func printHelp(w io.Writer, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, `worker runs kamflow's account workflows and serves its console, API and metrics.
+
+Usage:
+  worker --dev [--demo --policy deploy/demo/policy.yaml]   everything on this machine
+  worker                                                  against TEMPORAL_ADDRESS and DATABASE_URL
+
+Examples:
+  worker --dev --demo --policy deploy/demo/policy.yaml
+  DATABASE_URL=postgres://kam:secret@db:5432/kamflow TEMPORAL_ADDRESS=temporal:7233 worker
+
+Flags (each also read from the environment variable in brackets; a flag wins):
+%s
+The Temporal client also reads the SDK's standard TEMPORAL_* variables
+(TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, ...).
+`, fs.FlagUsages())
+}
+
+func newLogger(cfg config.Worker, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
