@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/spf13/pflag"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -29,6 +29,7 @@ import (
 	"github.com/kamflow/kamflow/activities"
 	"github.com/kamflow/kamflow/internal/api"
 	"github.com/kamflow/kamflow/internal/config"
+	"github.com/kamflow/kamflow/internal/demo"
 	"github.com/kamflow/kamflow/internal/devstack"
 	"github.com/kamflow/kamflow/internal/metrics"
 	"github.com/kamflow/kamflow/internal/policy"
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	}
 	defer httpLn.Close()
 
-	var temporalAddr string
+	var temporalAddr, temporalUIURL string
 	if cfg.Dev {
 		started := time.Now()
 		stack, err := devstack.Start(ctx, devstack.Options{
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 			return err
 		}
 		defer stack.Stop()
-		cfg.DatabaseURL, temporalAddr = stack.DatabaseURL, stack.TemporalAddress
+		cfg.DatabaseURL, temporalAddr, temporalUIURL = stack.DatabaseURL, stack.TemporalAddress, stack.UIURL
 		logger.Info("dev stack started", "temporal", stack.TemporalAddress, "temporal_ui", stack.UIURL, "took", time.Since(started).Round(time.Millisecond))
 		if cfg.ServicesOnly {
 			fmt.Fprintf(stdout, "TEMPORAL_ADDRESS=%s\nKAM_TEST_PG_URL=%s\n", stack.TemporalAddress, stack.AdminDatabaseURL)
@@ -168,6 +169,22 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	defer w.Stop()
 	close(ready)
 	logger.Info("kamflow is ready", "console", "http://"+cfg.HTTPAddr+"/", "metrics", "http://"+cfg.HTTPAddr+"/metrics", "task_queue", cfg.TaskQueue)
+	if cfg.Demo {
+		d := demo.Deps{Store: st, Temporal: c, TaskQueue: cfg.TaskQueue, Dir: cfg.DemoDir, Logger: logger}
+		players, err := demo.Load(ctx, d)
+		if err != nil {
+			return err
+		}
+		go demo.Play(ctx, d, players)
+		fmt.Fprintf(stdout, `
+kamflow demo is running
+  console      http://%[1]s/   sign in with a demo token: demo-mia (manager), demo-sam (supervisor),
+                                  demo-senior (senior management), demo-ops (ops); all in deploy/demo/managers.csv
+  Temporal UI  %[2]s
+  metrics      http://%[1]s/metrics
+  accounts reach every stage within about two minutes; Ctrl-C stops everything.
+`, cfg.HTTPAddr, orDefault(temporalUIURL, "(not served)"))
+	}
 
 	select {
 	case <-ctx.Done():

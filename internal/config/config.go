@@ -28,6 +28,8 @@ type Worker struct {
 	// Demo loads the demo managers, accounts and events at start (implies a
 	// demo policy unless PolicyFile is set).
 	Demo bool
+	// DemoDir holds the demo's managers, accounts and script.
+	DemoDir string
 	// ServicesOnly, with Dev, runs the dev stack without the kamflow worker;
 	// tests and benchmarks run their own workers against it.
 	ServicesOnly bool
@@ -99,6 +101,7 @@ func LoadWorker(args []string, env Env) (Worker, *pflag.FlagSet, error) {
 	}
 	fs.BoolVar(&w.Dev, "dev", envBool("KAM_DEV"), "start the embedded Temporal server and UI and a private PostgreSQL (unless DATABASE_URL is set) [KAM_DEV]")
 	fs.BoolVar(&w.Demo, "demo", envBool("KAM_DEMO"), "load the demo managers, accounts and events (deploy/demo) at start [KAM_DEMO]")
+	fs.StringVar(&w.DemoDir, "demo-dir", envOr(env, "KAM_DEMO_DIR", "deploy/demo"), "with --demo: folder of managers.csv, accounts.csv and script.csv [KAM_DEMO_DIR]")
 	fs.BoolVar(&w.ServicesOnly, "services-only", false, "with --dev: run only Temporal, its UI and PostgreSQL, print their addresses, no kamflow worker")
 	fs.StringVar(&w.HTTPAddr, "http-addr", envOr(env, "KAM_HTTP_ADDR", "127.0.0.1:8080"), "address of the HTTP server: console, API, /metrics, /healthz [KAM_HTTP_ADDR]")
 	fs.StringVar(&w.DatabaseURL, "database-url", env.Get("DATABASE_URL"), "PostgreSQL URL of kamflow's record; required without --dev [DATABASE_URL]")
