@@ -29,6 +29,9 @@ type Activities struct {
 	// SurveySecret keys the HMAC that turns a survey's id into its token, so
 	// a retried SendSurvey sends the same link and only its hash is stored.
 	SurveySecret []byte
+	// Webhook is set when KAM_ALERT_WEBHOOK is: escalations then queue a
+	// call to it beside the mail.
+	Webhook bool
 	// Now is the clock for what the workflow does not timestamp itself.
 	Now func() time.Time
 }

@@ -138,6 +138,9 @@ func (a *Activities) notifyEscalation(ctx context.Context, in EscalateInput, to 
 			return fmt.Errorf("queue escalation mail %s: %w", in.Key, err)
 		}
 	}
+	if !a.Webhook {
+		return nil
+	}
 	body, err := json.Marshal(webhookPayload{
 		EscalationID: in.Key, AccountID: in.AccountID, AccountName: in.AccountName, Level: in.Level,
 		Reason: in.Reason, Recipient: to.ID, At: in.At,
@@ -145,10 +148,9 @@ func (a *Activities) notifyEscalation(ctx context.Context, in EscalateInput, to 
 	if err != nil {
 		return fmt.Errorf("encode webhook %s: %w", in.Key, err)
 	}
-	_, err = a.Store.EnqueueMail(ctx, store.Mail{
+	if _, err := a.Store.EnqueueMail(ctx, store.Mail{
 		ID: in.Key + ":webhook", Channel: store.ChannelWebhook, Body: string(body), CreatedAt: in.At,
-	})
-	if err != nil {
+	}); err != nil {
 		return fmt.Errorf("queue escalation webhook %s: %w", in.Key, err)
 	}
 	return nil

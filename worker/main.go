@@ -32,6 +32,7 @@ import (
 	"github.com/kamflow/kamflow/internal/demo"
 	"github.com/kamflow/kamflow/internal/devstack"
 	"github.com/kamflow/kamflow/internal/metrics"
+	"github.com/kamflow/kamflow/internal/notify"
 	"github.com/kamflow/kamflow/internal/policy"
 	"github.com/kamflow/kamflow/internal/store"
 	"github.com/kamflow/kamflow/workflows"
@@ -141,9 +142,15 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
+	var smtp *notify.SMTP
+	if cfg.SMTPURL != "" {
+		if smtp, err = notify.ParseSMTP(cfg.SMTPURL); err != nil {
+			return config.UsageError{Err: err}
+		}
+	}
 	acts := &activities.Activities{
 		Store: st, Policy: func() policy.Policy { return pol }, Metrics: m,
-		PublicURL: cfg.PublicURL, SurveySecret: secret, Now: time.Now,
+		PublicURL: cfg.PublicURL, SurveySecret: secret, Webhook: cfg.AlertWebhook != "", Now: time.Now,
 	}
 	sdkworker.SetStickyWorkflowCacheSize(cfg.StickyCacheSize)
 	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
@@ -166,6 +173,11 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
+	dispatcher := &notify.Dispatcher{
+		Store: st, SMTP: smtp, WebhookURL: cfg.AlertWebhook, HTTP: &http.Client{Timeout: 15 * time.Second},
+		Logger: logger, Every: 2 * time.Second,
+	}
+	go dispatcher.Run(ctx)
 	defer w.Stop()
 	close(ready)
 	logger.Info("kamflow is ready", "console", "http://"+cfg.HTTPAddr+"/", "metrics", "http://"+cfg.HTTPAddr+"/metrics", "task_queue", cfg.TaskQueue)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // Mail is a message in the outbox. Activities enqueue mail in the database
@@ -62,17 +64,20 @@ UPDATE outbox SET claimed_until = now() + make_interval(secs => $2)
 WHERE id IN (
     SELECT id FROM outbox
     WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+      AND channel = ANY($3)
     ORDER BY created_at, id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
 RETURNING ` + mailCols
 
-// PendingMail claims up to n unsent messages, oldest first, for MailLease.
-// The caller sends each and reports with MarkMailSent.
-func (s *Store) PendingMail(ctx context.Context, n int) ([]Mail, error) {
+// PendingMail claims up to n unsent messages of the given channels, oldest
+// first, for MailLease. The caller sends each and reports with
+// MarkMailSent. A channel the caller cannot deliver (no SMTP server
+// configured) is left alone: its messages stay visible in the outbox.
+func (s *Store) PendingMail(ctx context.Context, n int, channels ...string) ([]Mail, error) {
 	ms := []Mail{}
-	if err := s.db.SelectContext(ctx, &ms, pendingMailSQL, n, MailLease.Seconds()); err != nil {
+	if err := s.db.SelectContext(ctx, &ms, pendingMailSQL, n, MailLease.Seconds(), pq.Array(channels)); err != nil {
 		return nil, fmt.Errorf("claim pending mail: %w", err)
 	}
 	slices.SortFunc(ms, func(a, b Mail) int {

@@ -314,12 +314,19 @@ func TestOutbox(t *testing.T) {
 	_, err = s.EnqueueMail(ctx, Mail{ID: "acme-1:esc:1:webhook", Channel: ChannelWebhook, Body: `{}`, CreatedAt: t0.Add(time.Second)})
 	require.NoError(t, err)
 
-	claimed, err := s.PendingMail(ctx, 10)
+	onlyHooks, err := s.PendingMail(ctx, 10, ChannelWebhook)
+	require.NoError(t, err)
+	require.Len(t, onlyHooks, 1, "a sender claims only the channels it delivers")
+	require.NoError(t, s.MarkMailSent(ctx, onlyHooks[0].ID, errors.New("retry me")))
+	_, err = s.db.ExecContext(ctx, `UPDATE outbox SET claimed_until = NULL`)
+	require.NoError(t, err)
+
+	claimed, err := s.PendingMail(ctx, 10, ChannelMail, ChannelWebhook)
 	require.NoError(t, err)
 	require.Len(t, claimed, 2)
 	require.Equal(t, first.ID, claimed[0].ID, "oldest first")
 	require.Equal(t, ChannelWebhook, claimed[1].Channel)
-	again, err := s.PendingMail(ctx, 10)
+	again, err := s.PendingMail(ctx, 10, ChannelMail, ChannelWebhook)
 	require.NoError(t, err)
 	require.Empty(t, again, "claimed messages are leased to their sender")
 
@@ -334,5 +341,5 @@ func TestOutbox(t *testing.T) {
 	require.Empty(t, rows[0].Error)
 	require.Nil(t, rows[1].SentAt)
 	require.Equal(t, "connection refused", rows[1].Error)
-	require.Equal(t, 1, rows[1].Attempts)
+	require.Equal(t, 2, rows[1].Attempts)
 }
