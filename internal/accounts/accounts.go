@@ -32,6 +32,7 @@ var ErrEnded = errors.New("account has ended")
 // NotFoundError says which account does not exist.
 type NotFoundError struct{ AccountID string }
 
+// Error reads "account X does not exist", the message every client shows.
 func (e *NotFoundError) Error() string { return "account " + e.AccountID + " does not exist" }
 
 // Is lets callers test for ErrNotFound without knowing the id.
@@ -40,6 +41,7 @@ func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 // EndedError says which account has ended.
 type EndedError struct{ AccountID string }
 
+// Error says the account has ended, so a person stops retrying.
 func (e *EndedError) Error() string {
 	return "account " + e.AccountID + " has ended: it takes no more events or changes"
 }
@@ -55,6 +57,7 @@ type Rejected struct {
 	Message string
 }
 
+// Error is the workflow's own reason, already written for a person.
 func (e *Rejected) Error() string { return e.Message }
 
 // rejectedCodes maps the workflow's error types to HTTP statuses.

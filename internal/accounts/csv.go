@@ -142,7 +142,6 @@ func readCSV(r io.Reader, cols []Column, row func(line int, get func(string) str
 	}
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // short and long rows are handled by name below
-	cr.ReuseRecord = false
 
 	var errs []RowError
 	var index map[string]int // column name -> field index
@@ -191,7 +190,7 @@ func readCSV(r io.Reader, cols []Column, row func(line int, get func(string) str
 		}
 	}
 	if index == nil && len(errs) == 0 {
-		errs = append(errs, RowError{Line: 1, Reason: "empty file: want a header row naming the columns " + columnNames(cols, true), Fatal: true})
+		errs = append(errs, RowError{Line: 1, Reason: "empty file: want a header row naming the columns " + columnNames(cols), Fatal: true})
 	}
 	return errs
 }
@@ -251,7 +250,7 @@ func headerIndex(rec []string, cols []Column) (map[string]int, error) {
 	}
 	if len(missing) > 0 {
 		problems = append(problems, fmt.Sprintf("header: missing column %s (want %s; found %s)",
-			strings.Join(missing, ", "), columnNames(cols, true), strings.Join(trimAll(rec), ", ")))
+			strings.Join(missing, ", "), columnNames(cols), strings.Join(trimAll(rec), ", ")))
 	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
@@ -268,10 +267,10 @@ func trimAll(rec []string) []string {
 }
 
 // columnNames lists the column names, the required ones first.
-func columnNames(cols []Column, requiredFirst bool) string {
+func columnNames(cols []Column) string {
 	var req, opt []string
 	for _, c := range cols {
-		if c.Required || !requiredFirst {
+		if c.Required {
 			req = append(req, c.Name)
 		} else {
 			opt = append(opt, c.Name)

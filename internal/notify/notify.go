@@ -126,7 +126,7 @@ type SMTP struct {
 func ParseSMTP(raw string) (*SMTP, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
-		return nil, errors.New("KAM_SMTP_URL: want smtp://user:password@host:587?from=kam@example.com or smtps://...")
+		return nil, errors.New("KAM_SMTP_URL: want smtp://user:password@host:587?from=kam@example.com, or smtps:// for TLS from the start")
 	}
 	s := &SMTP{host: u.Hostname(), implicit: u.Scheme == "smtps", from: u.Query().Get("from")}
 	s.port = 587
