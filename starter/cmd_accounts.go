@@ -212,6 +212,14 @@ func (a *app) importAccounts(ctx context.Context, path string, concurrency int, 
 			}
 		}
 		sum.Errors = append(sum.Errors, failed...)
+		// The run's counts feed kamflow_import_rows_total on every worker.
+		st, err := a.db(ctx)
+		if err != nil {
+			return err
+		}
+		if err := st.RecordImport(context.WithoutCancel(ctx), path, sum.Started, sum.Existing, len(sum.Errors)); err != nil {
+			return err
+		}
 	}
 	return a.finishImport(sum, fmt.Sprintf("%d started, %d already existed", sum.Started, sum.Existing), len(rows))
 }

@@ -57,8 +57,7 @@ func Load(ctx context.Context, d Deps) ([]Player, error) {
 		if err != nil {
 			return nil, fmt.Errorf("demo manager %s: %w", m["id"], err)
 		}
-		sum := sha256.Sum256([]byte(m["token"]))
-		if err := d.Store.SetManagerToken(ctx, m["id"], sum[:]); err != nil {
+		if err := d.Store.SetManagerToken(ctx, m["id"], tokenHash(m["token"])); err != nil {
 			return nil, fmt.Errorf("demo token of %s: %w", m["id"], err)
 		}
 	}
@@ -201,6 +200,12 @@ func (p *Player) completeVisits(ctx context.Context, d Deps, st workflows.Status
 		}
 	}
 	return nil
+}
+
+// tokenHash is how the record keeps an API token (as `starter managers add` does).
+func tokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
 }
 
 // readCSV reads a small demo file into one map per row, keyed by header.

@@ -24,7 +24,6 @@ type Metrics struct {
 	surveysAnswered *prometheus.CounterVec
 	visits          prometheus.Counter
 	events          *prometheus.CounterVec
-	importRows      *prometheus.CounterVec
 	taskCompletion  *prometheus.HistogramVec
 }
 
@@ -50,9 +49,6 @@ func New(reg prometheus.Registerer) *Metrics {
 		events: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "kamflow_events_ingested_total", Help: "Business events recorded, by kind and status (applied, rejected).",
 		}, []string{"kind", "status"}),
-		importRows: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "kamflow_import_rows_total", Help: "Import rows reported by starter runs, by result (started, existing, failed).",
-		}, []string{"result"}),
 		taskCompletion: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kamflow_task_completion_seconds",
 			Help:    "Time from a task's creation to its completion, by task kind.",
@@ -83,11 +79,6 @@ func (m *Metrics) VisitScheduled() { m.visits.Inc() }
 
 // EventIngested counts a recorded event.
 func (m *Metrics) EventIngested(kind, status string) { m.events.WithLabelValues(kind, status).Inc() }
-
-// ImportRows adds n rows with result to the import counter.
-func (m *Metrics) ImportRows(result string, n int) {
-	m.importRows.WithLabelValues(result).Add(float64(n))
-}
 
 // TaskCompleted observes how long a task stayed open.
 func (m *Metrics) TaskCompleted(kind string, open time.Duration) {

@@ -26,7 +26,8 @@ WHERE state = 'open' GROUP BY kind, due_at < $1`
     count(*) FILTER (WHERE answered_at IS NOT NULL),
     count(*) FILTER (WHERE answered_at IS NULL AND due_at <= $1)
 FROM surveys`
-	levelOutboxSQL = `SELECT count(*) FROM outbox WHERE sent_at IS NULL`
+	levelOutboxSQL  = `SELECT count(*) FROM outbox WHERE sent_at IS NULL`
+	levelImportsSQL = `SELECT COALESCE(sum(started), 0), COALESCE(sum(existing), 0), COALESCE(sum(failed), 0) FROM import_runs`
 )
 
 // Levels reads the level gauges of kamflow's record as of now: accounts by
@@ -70,6 +71,10 @@ func (s *Store) Levels(ctx context.Context, now time.Time) (l metrics.Levels, er
 	}
 	if err := tx.QueryRowContext(ctx, levelOutboxSQL).Scan(&l.OutboxPending); err != nil {
 		return l, fmt.Errorf("read levels: outbox: %w", err)
+	}
+	im := &l.ImportRows
+	if err := tx.QueryRowContext(ctx, levelImportsSQL).Scan(&im.Started, &im.Existing, &im.Failed); err != nil {
+		return l, fmt.Errorf("read levels: imports: %w", err)
 	}
 	return l, nil
 }
