@@ -83,16 +83,17 @@ func startWorker(t *testing.T, bin string, env []string, dir string) {
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// done closes when the worker has exited; exitErr is how.
+	done := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // it may have exited already; exited says how
-		var exitErr error
+		_ = cmd.Process.Signal(syscall.SIGTERM) // it may have exited already; exitErr says how
 		select {
-		case exitErr = <-exited:
+		case <-done:
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill() // a stuck worker must not hang the test binary
-			exitErr = <-exited
+			<-done
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath) // best effort: this is diagnostics only
@@ -108,8 +109,8 @@ func startWorker(t *testing.T, bin string, env []string, dir string) {
 			return
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("worker exited before it was ready (%v):\n%s", err, b)
+		case <-done:
+			t.Fatalf("worker exited before it was ready (%v):\n%s", exitErr, b)
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -762,27 +762,27 @@ func (acc *account) publish(ctx workflow.Context) {
 	if err != nil {
 		acc.logger.Error("upsert search attributes", "error", err)
 	}
-	workflow.SetCurrentDetails(ctx, acc.details(workflow.Now(ctx)))
+	workflow.SetCurrentDetails(ctx, acc.details())
 }
 
 // details says in a few lines what the account is doing and waiting for.
-func (acc *account) details(now time.Time) string {
+func (acc *account) details() string {
 	s := acc.s
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** (%s) — stage **%s** since %s, tier **%s**, manager %s\n\n",
-		s.Profile.Name, s.Profile.ID, s.Stage, s.StageSince.Format(time.DateTime), orDefault(s.Score.Tier, scoring.TierProspect), s.Profile.Manager)
+	b.WriteString(fmt.Sprintf("**%s** (%s) — stage **%s** since %s, tier **%s**, manager %s\n\n",
+		s.Profile.Name, s.Profile.ID, s.Stage, s.StageSince.Format(time.DateTime), orDefault(s.Score.Tier, scoring.TierProspect), s.Profile.Manager))
 	if !s.ScoredAt.IsZero() {
-		fmt.Fprintf(&b, "health %.0f, churn risk %.2f, value %s, potential %s, loyalty %s\n\n",
-			s.Score.Health, s.Score.ChurnRisk, s.Score.Value, s.Score.Potential, s.Score.Loyalty)
+		b.WriteString(fmt.Sprintf("health %.0f, churn risk %.2f, value %s, potential %s, loyalty %s\n\n",
+			s.Score.Health, s.Score.ChurnRisk, s.Score.Value, s.Score.Potential, s.Score.Loyalty))
 	}
 	if len(s.Tasks) > 0 {
 		b.WriteString("waiting for:\n")
 		for _, t := range s.Tasks {
-			fmt.Fprintf(&b, "- %s (%s, due %s)\n", t.Title, t.Assignee, t.Due.Format(time.DateTime))
+			b.WriteString(fmt.Sprintf("- %s (%s, due %s)\n", t.Title, t.Assignee, t.Due.Format(time.DateTime)))
 		}
 	}
 	if !ended(s.Stage) {
-		fmt.Fprintf(&b, "\nnext check %s", acc.nextWake().Format(time.DateTime))
+		b.WriteString(fmt.Sprintf("\nnext check %s", acc.nextWake().Format(time.DateTime)))
 	}
 	return b.String()
 }
