@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/kamflow/kamflow/internal/config"
@@ -44,7 +45,9 @@ type app struct {
 	devEnv   map[string]string // read once from dataDir/dev.env
 	devFile  string
 	temporal client.Client
-	store    *store.Store
+	// converter is the client's data converter, for memos read from visibility.
+	converter converter.DataConverter
+	store     *store.Store
 }
 
 func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.Writer) error {
@@ -237,15 +240,21 @@ func readDevEnv(dir string) (map[string]string, string) {
 }
 
 // temporalEnv is the environment the Temporal client reads: the process's,
-// plus TEMPORAL_ADDRESS from dev.env when neither the variable nor a config
-// file says where Temporal is.
+// plus TEMPORAL_ADDRESS (and the dev stack's payload key) from dev.env when
+// neither the variable nor a config file says where Temporal is.
 func (a *app) temporalEnv() (config.Env, string) {
 	env := a.env
 	if env.Get("TEMPORAL_ADDRESS") != "" || env.Get("TEMPORAL_CONFIG_FILE") != "" || env.Get("TEMPORAL_PROFILE") != "" {
 		return env, ""
 	}
 	if addr, src := a.lookup("TEMPORAL_ADDRESS"); addr != "" {
-		return append(env[:len(env):len(env)], "TEMPORAL_ADDRESS="+addr), src
+		env = append(env[:len(env):len(env)], "TEMPORAL_ADDRESS="+addr)
+		// The dev stack's payloads are encrypted with its own key: without
+		// it nothing the workflows answer could be read.
+		if keys, _ := a.lookup("KAM_ENCRYPTION_KEYS"); keys != "" && a.env.Get("KAM_ENCRYPTION_KEYS") == "" {
+			env = append(env, "KAM_ENCRYPTION_KEYS="+keys)
+		}
+		return env, src
 	}
 	return env, ""
 }
@@ -275,7 +284,7 @@ func (a *app) client(ctx context.Context) (client.Client, error) {
 		}
 		return nil, fmt.Errorf("cannot reach Temporal at %s%s, namespace %q: %s; start `worker --dev` or set TEMPORAL_ADDRESS", opts.HostPort, from, ns, oneLine(err))
 	}
-	a.temporal = c
+	a.temporal, a.converter = c, opts.DataConverter
 	return c, nil
 }
 

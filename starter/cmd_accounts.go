@@ -423,7 +423,7 @@ func (a *app) list(ctx context.Context, f accounts.Filter) error {
 	}
 	ctx, cancel := a.opCtx(ctx)
 	defer cancel()
-	list, err := accounts.List(ctx, c, f)
+	list, err := accounts.List(ctx, c, a.converter, f)
 	if err != nil {
 		return err
 	}

@@ -107,10 +107,15 @@ type Summary struct {
 	StartedAt time.Time `json:"started_at"`
 }
 
-// List returns the accounts matching f, ordered by account id. Visibility
+// List returns the accounts matching f, ordered by account id; dc is the
+// client's data converter (nil for the default), which decodes the names.
+// Visibility
 // lags the workflows by a moment, so an account started just now may be
 // missing or show its previous stage.
-func List(ctx context.Context, c client.Client, f Filter) ([]Summary, error) {
+func List(ctx context.Context, c client.Client, dc converter.DataConverter, f Filter) ([]Summary, error) {
+	if dc == nil {
+		dc = converter.GetDefaultDataConverter()
+	}
 	q, err := f.Query()
 	if err != nil {
 		return nil, err
@@ -136,7 +141,11 @@ func List(ctx context.Context, c client.Client, f Filter) ([]Summary, error) {
 				Running:   info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING,
 				StartedAt: info.GetStartTime().AsTime(),
 			}
-			decode(info.GetMemo().GetFields()[memoName], &s.Name)
+			// The memo goes through the client's converter (and so its
+			// encryption codec); search attributes never do.
+			if p := info.GetMemo().GetFields()[memoName]; p != nil {
+				_ = dc.FromPayload(p, &s.Name) // blank on error, as in decode
+			}
 			attrs := info.GetSearchAttributes().GetIndexedFields()
 			decode(attrs[workflows.AccountStageKey.GetName()], &s.Stage)
 			decode(attrs[workflows.AccountTierKey.GetName()], &s.Tier)

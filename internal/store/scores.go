@@ -186,7 +186,7 @@ SELECT a.created_at AS since, a.revenue, a.growth_rate, a.market_share, a.tier A
         AND e.status = 'applied' AND e.at <= $2) AS renewals,
     (SELECT count(*) FROM account_events e WHERE e.account_id = a.id AND e.kind = 'renewal_missed'
         AND e.status = 'applied' AND e.at <= $2) AS missed_renewals,
-    (SELECT count(*) FROM tasks t WHERE t.account_id = a.id AND t.state = 'open' AND t.due_at < $2) AS overdue_tasks,
+    (SELECT count(*) FROM tasks t WHERE t.account_id = a.id AND t.state = 'open' AND t.kind <> 'ack' AND t.due_at < $2) AS overdue_tasks,
     (SELECT count(*) FROM visits v WHERE v.account_id = a.id AND v.state = 'done'
         AND v.starts_at > $2::timestamptz - $3::interval AND v.starts_at <= $2) AS completed_visits
 FROM accounts a WHERE a.id = $1`
