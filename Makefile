@@ -16,6 +16,7 @@ run: build
 
 ## build: the worker and starter binaries in bin/
 build:
+	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/worker ./worker
 	$(GO) build -o $(BIN)/starter ./starter
 
@@ -29,6 +30,7 @@ TEST_PKGS = $$($(GO) list ./... | grep -v -e '/worker$$' -e '/internal/devstack$
 test: build
 	@scripts/deps.sh test
 	scripts/with-dev-stack.sh $(GO) test -race -count=1 -timeout 20m $(TEST_PKGS)
+	scripts/fuzz-smoke.sh
 
 ## lint: formatting, vet, staticcheck, errcheck and workflowcheck
 lint:
@@ -43,13 +45,9 @@ bench: build
 	@scripts/deps.sh test
 	scripts/with-dev-stack.sh $(GO) run ./bench
 
-## fuzz: each fuzz target for longer than make test does
-fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} $$pkg || exit 1; \
-	  done; \
-	done
+## fuzz: each fuzz target for longer than make test does (FUZZTIME, default 60s)
+fuzz: build
+	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz-smoke.sh
 
 clean:
 	rm -rf $(BIN)

@@ -127,8 +127,17 @@ func (e Event) Validate() error {
 	if e.At.IsZero() {
 		errs = append(errs, "at: required")
 	}
-	if e.Amount < 0 || e.Amount > 1e12 {
+	if !(e.Amount >= 0 && e.Amount <= 1e12) { // NaN fails too
 		errs = append(errs, "amount: want 0 to 1e12")
+	}
+	// PostgreSQL text cannot hold NUL: such an event could never be
+	// recorded, and its retries would block the account.
+	// A slice, not a map: the workflow validates events, so the message
+	// must come out the same on every replay.
+	for _, f := range [][2]string{{"external_id", e.ExternalID}, {"note", e.Note}, {"survey_id", e.SurveyID}} {
+		if strings.ContainsRune(f[1], 0) {
+			errs = append(errs, f[0]+": must not contain a NUL character")
+		}
 	}
 	if e.Severity < 0 || e.Severity > 5 {
 		errs = append(errs, "severity: want 1 to 5")
@@ -146,6 +155,14 @@ func (e Event) Validate() error {
 		errs = append(errs, "note: at most 4000 characters")
 	}
 	return joinErrors(errs)
+}
+
+// Storable makes text fit a PostgreSQL text column: invalid UTF-8 and NUL
+// characters become U+FFFD. Activities apply it to what they write, so text
+// that slipped past validation is recorded (and visible) instead of failing
+// the write on every retry.
+func Storable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func joinErrors(errs []string) error {

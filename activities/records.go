@@ -57,8 +57,8 @@ func (a *Activities) RecordEvents(ctx context.Context, in RecordEventsInput) err
 	rows := make([]store.Event, 0, len(in.Events))
 	for _, e := range in.Events {
 		rows = append(rows, store.Event{
-			AccountID: in.AccountID, ExternalID: e.ExternalID, Kind: e.Kind, At: e.At, Amount: e.Amount,
-			Severity: e.Severity, NPS: e.NPS, CSAT: e.CSAT, Note: e.Note, Status: e.Status, Reason: e.Reason,
+			AccountID: in.AccountID, ExternalID: Storable(e.ExternalID), Kind: Storable(e.Kind), At: e.At, Amount: e.Amount,
+			Severity: e.Severity, NPS: e.NPS, CSAT: e.CSAT, Note: Storable(e.Note), Status: e.Status, Reason: Storable(e.Reason),
 		})
 	}
 	inserted, err := a.Store.InsertEvents(ctx, rows)

@@ -68,7 +68,7 @@ type CompleteTaskInput struct {
 // CompleteTask records the completion once; a retry finds it done and
 // returns without a second completion.
 func (a *Activities) CompleteTask(ctx context.Context, in CompleteTaskInput) error {
-	t, err := a.Store.CompleteTask(ctx, in.TaskID, in.Actor, in.Outcome, in.Notes, in.At)
+	t, err := a.Store.CompleteTask(ctx, in.TaskID, in.Actor, Storable(in.Outcome), Storable(in.Notes), in.At)
 	if err != nil {
 		return notFoundIsInvalid(fmt.Errorf("complete task %s: %w", in.TaskID, err))
 	}

@@ -9,7 +9,7 @@ worker=${KAM_WORKER_BIN:-bin/worker}
 dir=$(mktemp -d -t kamflow-test.XXXXXX)
 out="$dir/stack.out"
 "$worker" --dev --services-only --data-dir "$dir/data" --dev-temporal-port 0 --dev-ui-port 0 \
-	--log-level warn >"$out" 2>"$dir/stack.log" &
+	--http-addr 127.0.0.1:0 --log-level warn >"$out" 2>"$dir/stack.log" &
 pid=$!
 cleanup() {
 	kill -TERM "$pid" 2>/dev/null || true

@@ -63,7 +63,9 @@ func newE2E(t *testing.T) *e2e {
 	dir := t.TempDir()
 
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "KAM_DATA_DIR=" + filepath.Join(dir, "data"),
-		"TEMPORAL_ADDRESS=" + addr, "DATABASE_URL=" + dbURL, "KAM_TASK_QUEUE=" + queue}
+		"TEMPORAL_ADDRESS=" + addr, "DATABASE_URL=" + dbURL, "KAM_TASK_QUEUE=" + queue,
+		// Worker and starter encrypt payloads with the same key, as in production.
+		"KAM_ENCRYPTION_KEYS=e2e:" + e2eKey}
 	startWorker(t, worker, append(base, "KAM_SURVEY_SECRET=e2e-survey-secret-0123456789abcdefghij"), dir)
 
 	db, err := sql.Open("postgres", dbURL)
@@ -72,6 +74,9 @@ func newE2E(t *testing.T) *e2e {
 	return &e2e{t: t, starter: starter, env: base, db: db, dir: dir,
 		prefix: "e2e" + strings.ToLower(rand.Text()[:6]) + "-"}
 }
+
+// e2eKey is a fixed 32-byte test key (bytes 0..31), base64.
+const e2eKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 // startWorker runs the worker binary until the test ends and waits until
 // it polls its task queue.

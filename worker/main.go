@@ -12,9 +12,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,12 +27,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kamflow/kamflow/activities"
 	"github.com/kamflow/kamflow/internal/api"
+	"github.com/kamflow/kamflow/internal/codec"
 	"github.com/kamflow/kamflow/internal/config"
 	"github.com/kamflow/kamflow/internal/demo"
 	"github.com/kamflow/kamflow/internal/devstack"
@@ -69,25 +76,35 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 		}
 		return err
 	}
-	logger := newLogger(cfg, stderr)
+	secrets := &redactor{}
+	secrets.add(logSecrets(cfg, env)...)
+	logger := newLogger(cfg, stderr, secrets)
 
 	// Bind the HTTP port before starting anything, so a port in use fails
-	// with nothing half-started.
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http address %s is not available (%v): stop what listens there or set KAM_HTTP_ADDR", cfg.HTTPAddr, err)
+	// with nothing half-started. --services-only serves no HTTP.
+	var httpLn net.Listener
+	if !cfg.ServicesOnly {
+		if httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("http address %s is not available (%v): stop what listens there or set KAM_HTTP_ADDR", cfg.HTTPAddr, err)
+		}
+		defer httpLn.Close()
 	}
-	defer httpLn.Close()
 
 	var temporalAddr, temporalUIURL string
 	if cfg.Dev {
 		started := time.Now()
+		codecEndpoint := ""
+		if !cfg.ServicesOnly {
+			codecEndpoint = "http://" + dialable(httpLn.Addr()) + "/codec"
+		}
 		stack, err := devstack.Start(ctx, devstack.Options{
 			DataDir:          cfg.DataDir,
 			DatabaseURL:      cfg.DatabaseURL,
 			TemporalPort:     cfg.DevTemporalPort,
 			UIPort:           cfg.DevUIPort,
 			SearchAttributes: workflows.SearchAttributes,
+			CodecEndpoint:    codecEndpoint,
+			EncryptionKeys:   env.Get(config.EnvEncryptionKeys),
 			Logger:           logger,
 		})
 		if err != nil {
@@ -95,6 +112,14 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 		}
 		defer stack.Stop()
 		cfg.DatabaseURL, temporalAddr, temporalUIURL = stack.DatabaseURL, stack.TemporalAddress, stack.UIURL
+		if env.Get(config.EnvEncryptionKeys) == "" {
+			// The dev key, so this worker encrypts like a production one.
+			env = append(env[:len(env):len(env)], config.EnvEncryptionKeys+"="+stack.EncryptionKeys)
+			secrets.add(keyMaterial(stack.EncryptionKeys)...)
+		}
+		if stack.UIURL != "" {
+			cfg.CodecOrigins = append(cfg.CodecOrigins, stack.UIURL)
+		}
 		logger.Info("dev stack started", "temporal", stack.TemporalAddress, "temporal_ui", stack.UIURL, "took", time.Since(started).Round(time.Millisecond))
 		if cfg.ServicesOnly {
 			fmt.Fprintf(stdout, "TEMPORAL_ADDRESS=%s\nKAM_TEST_PG_URL=%s\n", stack.TemporalAddress, stack.AdminDatabaseURL)
@@ -121,12 +146,24 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	// Levels (accounts by stage, open tasks) are read from the record at
+	// scrape time, so every worker reports the same truth.
+	reg.MustRegister(metrics.NewLevelsCollector(st, metrics.LevelsOptions{Logger: logger}))
 	sdkMetrics, flushMetrics := metrics.SDKHandler(reg)
 	defer flushMetrics.Close()
 
 	opts, err := config.TemporalClientOptions(env, temporalAddr)
 	if err != nil {
 		return err
+	}
+	payloadCodec, err := config.PayloadCodec(env)
+	if err != nil {
+		return err
+	}
+	if payloadCodec != nil {
+		logger.Info("payload encryption on", "encrypts_with", payloadCodec.ActiveKeyID(), "decrypts", strings.Join(payloadCodec.KeyIDs(), ","))
+	} else {
+		logger.Warn("payload encryption off: customer data reaches Temporal in plain text (KAM_ALLOW_PLAINTEXT_PAYLOADS)")
 	}
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	opts.MetricsHandler = sdkMetrics
@@ -164,6 +201,7 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 		Handler: api.New(api.Deps{
 			Store: st, Temporal: c, Gatherer: reg, Metrics: m, Logger: logger, Ready: ready,
 			Activities: acts, TaskQueue: cfg.TaskQueue,
+			Codec: codecOrNil(payloadCodec), CodecOrigins: cfg.CodecOrigins,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -180,7 +218,8 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	go dispatcher.Run(ctx)
 	defer w.Stop()
 	close(ready)
-	logger.Info("kamflow is ready", "console", "http://"+cfg.HTTPAddr+"/", "metrics", "http://"+cfg.HTTPAddr+"/metrics", "task_queue", cfg.TaskQueue)
+	base := "http://" + dialable(httpLn.Addr())
+	logger.Info("kamflow is ready", "console", base+"/", "metrics", base+"/metrics", "task_queue", cfg.TaskQueue)
 	if cfg.Demo {
 		d := demo.Deps{Store: st, Temporal: c, TaskQueue: cfg.TaskQueue, Dir: cfg.DemoDir, Logger: logger}
 		players, err := demo.Load(ctx, d)
@@ -192,7 +231,8 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 kamflow demo is running
   console      http://%[1]s/   sign in with a demo token: demo-mia (manager), demo-sam (supervisor),
                                   demo-senior (senior management), demo-ops (ops); all in deploy/demo/managers.csv
-  Temporal UI  %[2]s
+  Temporal UI  %[2]s   payloads are encrypted: sign in to the console above as
+                                  demo-ops or demo-senior in the same browser to read them there
   metrics      http://%[1]s/metrics
   accounts reach every stage within about two minutes; Ctrl-C stops everything.
 `, cfg.HTTPAddr, orDefault(temporalUIURL, "(not served)"))
@@ -239,15 +279,133 @@ Flags (each also read from the environment variable in brackets; a flag wins):
 %s
 The Temporal client also reads the SDK's standard TEMPORAL_* variables
 (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, ...).
+
+Payloads are encrypted with the AES-256 keys in KAM_ENCRYPTION_KEYS
+("id1:base64-key,id2:base64-key"; the first encrypts, all decrypt; a key:
+openssl rand -base64 32). Without --dev the worker refuses to start without
+them unless KAM_ALLOW_PLAINTEXT_PAYLOADS=true; --dev generates a dev key in
+its data folder. The Temporal UI decrypts through this worker's /codec
+endpoint (ops and senior management only).
 `, fs.FlagUsages())
 }
 
-func newLogger(cfg config.Worker, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+func newLogger(cfg config.Worker, w io.Writer, secrets *redactor) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: secrets.replaceAttr}
 	if cfg.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// logSecrets lists the configured values no log line may carry: passwords
+// in the database and SMTP URLs, a webhook URL's path and query (chat
+// webhooks carry their credential there, and net/http quotes the URL in
+// every error), the survey secret, the Temporal API key and the payload keys.
+func logSecrets(cfg config.Worker, env config.Env) []string {
+	var out []string
+	for _, raw := range []string{cfg.DatabaseURL, cfg.SMTPURL} {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
+			}
+		}
+	}
+	if u, err := url.Parse(cfg.AlertWebhook); err == nil {
+		out = append(out, u.EscapedPath(), u.Path, u.RawQuery)
+	}
+	out = append(out, env.Get("KAM_SURVEY_SECRET"), env.Get("TEMPORAL_API_KEY"))
+	return append(out, keyMaterial(env.Get(config.EnvEncryptionKeys))...)
+}
+
+// keyMaterial returns the base64 keys of a KAM_ENCRYPTION_KEYS list.
+func keyMaterial(keys string) []string {
+	var out []string
+	for _, entry := range strings.Split(keys, ",") {
+		if _, key, ok := strings.Cut(entry, ":"); ok {
+			out = append(out, strings.TrimSpace(key))
+		}
+	}
+	return out
+}
+
+// redactor blanks secrets out of every log record, the SDK's included: the
+// last line of defence behind code that already avoids logging them, for
+// the error texts of libraries that quote what they were given.
+type redactor struct {
+	r atomic.Pointer[strings.Replacer]
+	// mu serialises add; readers only load r.
+	mu      sync.Mutex
+	secrets []string
+}
+
+// minSecret keeps short values (an empty query, a "/" path) from blanking
+// out ordinary words in every line.
+const minSecret = 6
+
+func (x *redactor) add(secrets ...string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, s := range secrets {
+		if len(s) >= minSecret && !slices.Contains(x.secrets, s) {
+			x.secrets = append(x.secrets, s)
+		}
+	}
+	// Longest first, so a secret containing another is blanked whole.
+	slices.SortFunc(x.secrets, func(a, b string) int { return len(b) - len(a) })
+	var pairs []string
+	for _, s := range x.secrets {
+		pairs = append(pairs, s, "[redacted]")
+	}
+	x.r.Store(strings.NewReplacer(pairs...))
+}
+
+func (x *redactor) replaceAttr(_ []string, a slog.Attr) slog.Attr {
+	r := x.r.Load()
+	if r == nil {
+		return a
+	}
+	var s string
+	switch a.Value.Kind() {
+	case slog.KindString:
+		s = a.Value.String()
+	case slog.KindAny:
+		switch v := a.Value.Any().(type) {
+		case error:
+			s = v.Error()
+		case fmt.Stringer:
+			s = v.String()
+		default:
+			return a
+		}
+	default:
+		return a
+	}
+	if clean := r.Replace(s); clean != s {
+		a.Value = slog.StringValue(clean)
+	}
+	return a
+}
+
+// dialable is the listener's address as a client reaches it: a wildcard
+// bind (0.0.0.0, ::) is reached on loopback from this machine.
+func dialable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// codecOrNil keeps a nil *codec.Codec from becoming a non-nil interface,
+// which would serve /codec without a codec behind it.
+func codecOrNil(c *codec.Codec) converter.PayloadCodec {
+	if c == nil {
+		return nil
+	}
+	return c
 }
 
 func orDefault(v, def string) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -103,6 +104,9 @@ func (acc *account) openTask(id string) *Task {
 func (acc *account) validateCompleteTask(req CompleteTaskRequest) error {
 	if req.Outcome == "" {
 		return rejected(ErrTypeInvalid, "outcome is required: say what happened")
+	}
+	if strings.ContainsRune(req.Outcome, 0) || strings.ContainsRune(req.Notes, 0) {
+		return rejected(ErrTypeInvalid, "outcome and notes must not contain NUL characters")
 	}
 	t := acc.openTask(req.TaskID)
 	if t == nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"golang.org/x/time/rate"
 
 	"github.com/kamflow/kamflow/activities"
@@ -46,6 +47,10 @@ type Deps struct {
 	SignInBurst int
 	// Now is the clock for overdue flags and survey expiry; nil means time.Now.
 	Now func() time.Time
+	// Codec, when set, is served at /codec/{encode,decode} for the Temporal
+	// UI (codec.go), to the browser origins in CodecOrigins.
+	Codec        converter.PayloadCodec
+	CodecOrigins []string
 }
 
 type server struct {
@@ -86,6 +91,8 @@ func New(d Deps) http.Handler {
 	mux.Handle("GET /api/v1/escalations", s.requireAPI(s.apiEscalations))
 	mux.Handle("GET /api/v1/outbox", s.requireAPI(s.apiOutbox))
 	mux.Handle("GET /api/v1/visits.ics", s.requireAPI(s.apiVisitsICS))
+	mux.Handle("GET /api/v1/kpis", s.requireAPI(s.apiKPIs))
+	mux.Handle("GET /api/v1/kpis.csv", s.requireAPI(s.apiKPIsCSV))
 
 	// The console. Sections are listed once, in sections (console.go).
 	mux.Handle("GET /static/", staticHandler())
@@ -102,6 +109,7 @@ func New(d Deps) http.Handler {
 	mux.Handle("GET /accounts/{id}", s.requirePage(s.accountPage))
 	mux.Handle("GET /escalations", s.requirePage(s.escalationsPage))
 	mux.Handle("GET /outbox", s.requirePage(s.outboxPage))
+	mux.Handle("GET /portfolio", s.requirePage(s.portfolioPage))
 	mux.HandleFunc(notFoundPattern, s.notFoundPage)
 
 	// The customer's survey page: no sign-in, the token is the key.
@@ -112,6 +120,9 @@ func New(d Deps) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errForbidden("cross-origin request refused: send it from the kamflow console itself"))
 	}))
+	if d.Codec != nil {
+		s.routeCodec(mux, cop)
+	}
 	return recoverer(s.Logger, securityHeaders(cop.Handler(s.jsonMethodErrors(mux))))
 }
 

@@ -27,7 +27,8 @@ var sections = []section{
 	{Key: "accounts", Href: "/accounts", Label: "Accounts"},
 	{Key: "escalations", Href: "/escalations", Label: "Escalations",
 		Roles: []string{activities.RoleSupervisor, activities.RoleSenior, activities.RoleOps}},
-	// The portfolio view (KPIs for senior management and supervisors) goes here.
+	// The programme's KPIs; every role sees them for the accounts it may read.
+	{Key: "portfolio", Href: "/portfolio", Label: "Portfolio"},
 	{Key: "outbox", Href: "/outbox", Label: "Outbox", Roles: []string{activities.RoleOps}},
 }
 

@@ -132,7 +132,7 @@ const (
 // which has the last word: its validator's refusal comes back with its
 // status and message.
 func (s *server) completeTask(ctx context.Context, p *principal, id, outcome, notes string) (Completion, error) {
-	if _, err := accounts.TaskAccount(id); err != nil || len(id) > 200 {
+	if _, err := accounts.TaskAccount(id); err != nil || len(id) > 200 || !taskIDText(id) {
 		return Completion{}, errBadRequest("task id %q: want <account>:<kind>:<n>, e.g. acme-1:visit:3", id)
 	}
 	outcome, notes = strings.TrimSpace(outcome), strings.TrimSpace(notes)
@@ -145,6 +145,8 @@ func (s *server) completeTask(ctx context.Context, p *principal, id, outcome, no
 		return Completion{}, errBadRequest("notes: at most %d characters", maxNotes)
 	case !utf8.ValidString(outcome) || !utf8.ValidString(notes):
 		return Completion{}, errBadRequest("outcome and notes must be UTF-8 text")
+	case strings.ContainsRune(outcome, 0) || strings.ContainsRune(notes, 0):
+		return Completion{}, errBadRequest("outcome and notes must not contain NUL characters")
 	}
 	t, err := s.Store.InboxTaskByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -180,6 +182,17 @@ func (s *server) completeTask(ctx context.Context, p *principal, id, outcome, no
 		return Completion{}, fmt.Errorf("read completed task %s: %w", id, err)
 	}
 	return Completion{TaskID: res.TaskID, CompletedAt: res.CompletedAt, Task: newTask(done, p, s.Now())}, nil
+}
+
+// taskIDText keeps task ids to the printable ASCII keys are made of
+// ("<account>:<kind>:<n>"), so a stray byte is a 400, not a database error.
+func taskIDText(id string) bool {
+	for _, r := range id {
+		if r > 0x7e || r <= 0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 func rejectedCode(status int) string {

@@ -9,16 +9,37 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kamflow/kamflow/internal/codec"
 )
 
 // TaskQueue is the queue every kamflow worker polls.
 const TaskQueue = "kamflow"
+
+// Payload encryption settings, read by every process that talks to Temporal.
+const (
+	// EnvEncryptionKeys holds the AES-256 payload keys, "id1:base64,id2:base64":
+	// the first encrypts, all decrypt (see internal/codec).
+	EnvEncryptionKeys = "KAM_ENCRYPTION_KEYS"
+	// EnvAllowPlaintext lets a production worker run without keys, for a
+	// Temporal cluster the operator trusts with customer data in clear.
+	EnvAllowPlaintext = "KAM_ALLOW_PLAINTEXT_PAYLOADS"
+	// EnvCodecOrigins lists the Temporal UI origins allowed to call the
+	// worker's /codec endpoint from a browser.
+	EnvCodecOrigins = "KAM_CODEC_ORIGINS"
+	// DefaultCodecOrigins are the origins of the Temporal UI of `worker --dev`
+	// and of `temporal server start-dev`.
+	DefaultCodecOrigins = "http://127.0.0.1:8233,http://localhost:8233"
+)
 
 // Worker is the configuration of the worker binary.
 type Worker struct {
@@ -50,6 +71,12 @@ type Worker struct {
 	// MaxConcurrentActivities and StickyCacheSize tune the SDK worker.
 	MaxConcurrentActivities int
 	StickyCacheSize         int
+	// AllowPlaintextPayloads lets a worker without --dev start without
+	// KAM_ENCRYPTION_KEYS; it is refused otherwise.
+	AllowPlaintextPayloads bool
+	// CodecOrigins are the browser origins (the Temporal UI) that may call
+	// the /codec endpoint; --dev adds its own UI.
+	CodecOrigins []string
 	// environ is kept for the Temporal client's standard variables.
 	environ []string
 }
@@ -117,11 +144,18 @@ func LoadWorker(args []string, env Env) (Worker, *pflag.FlagSet, error) {
 	fs.StringVar(&w.PublicURL, "public-url", env.Get("KAM_PUBLIC_URL"), "base URL of survey links sent to customers; http://<http-addr> when empty [KAM_PUBLIC_URL]")
 	fs.IntVar(&w.MaxConcurrentActivities, "max-concurrent-activities", envInt("KAM_MAX_CONCURRENT_ACTIVITIES", 200), "activities one worker runs at once [KAM_MAX_CONCURRENT_ACTIVITIES]")
 	fs.IntVar(&w.StickyCacheSize, "sticky-cache-size", envInt("KAM_STICKY_CACHE_SIZE", 10000), "account workflows kept in the worker's memory [KAM_STICKY_CACHE_SIZE]")
+	fs.BoolVar(&w.AllowPlaintextPayloads, "allow-plaintext-payloads", envBool("KAM_ALLOW_PLAINTEXT_PAYLOADS"), "run without KAM_ENCRYPTION_KEYS: customer data reaches Temporal unencrypted [KAM_ALLOW_PLAINTEXT_PAYLOADS]")
+	fs.StringSliceVar(&w.CodecOrigins, "codec-origins", splitList(envOr(env, "KAM_CODEC_ORIGINS", DefaultCodecOrigins)), "Temporal UI origins allowed to call /codec from a browser [KAM_CODEC_ORIGINS]")
 	if err := fs.Parse(args); err != nil {
 		return w, fs, UsageError{err}
 	}
 	if fs.NArg() > 0 {
 		envErrs = append(envErrs, fmt.Errorf("unexpected argument %q: the worker takes flags only (see --help)", fs.Arg(0)))
+	}
+	if keys := env.Get("KAM_ENCRYPTION_KEYS"); keys != "" {
+		if _, err := codec.ParseKeys(keys); err != nil {
+			envErrs = append(envErrs, fmt.Errorf("KAM_ENCRYPTION_KEYS: %w", err))
+		}
 	}
 	if err := errors.Join(envErrs...); err != nil {
 		return w, fs, UsageError{err}
@@ -163,6 +197,16 @@ func (w *Worker) validate() error {
 	if w.PublicURL == "" {
 		w.PublicURL = "http://" + w.HTTPAddr
 	}
+	if !w.Dev && !w.AllowPlaintextPayloads && Env(w.environ).Get(EnvEncryptionKeys) == "" {
+		errs = append(errs, errors.New("KAM_ENCRYPTION_KEYS is not set: customer names, contacts and notes would reach Temporal unencrypted; "+
+			"set it to id:base64-key (a key: openssl rand -base64 32), or set KAM_ALLOW_PLAINTEXT_PAYLOADS=true to accept plain text payloads"))
+	}
+	for i, o := range w.CodecOrigins {
+		w.CodecOrigins[i] = strings.TrimSuffix(o, "/") // browsers send no trailing slash
+		if !validOrigin(o) {
+			errs = append(errs, fmt.Errorf("--codec-origins %q: want a browser origin such as http://127.0.0.1:8233 (scheme://host[:port], no path)", o))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return UsageError{err}
 	}
@@ -183,11 +227,58 @@ func TemporalClientOptions(env Env, address string) (client.Options, error) {
 	if opts.HostPort == "" {
 		opts.HostPort = "127.0.0.1:7233"
 	}
+	c, err := PayloadCodec(env)
+	if err != nil {
+		return client.Options{}, err
+	}
+	if c != nil {
+		// Payloads (inputs, results, signals, memos, queries, user metadata)
+		// and failure messages are sealed before they leave the process;
+		// search attributes stay readable, the server indexes them.
+		dc := converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), c)
+		opts.DataConverter = dc
+		opts.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+			DataConverter: dc, EncodeCommonAttributes: true,
+		})
+	}
 	return opts, nil
+}
+
+// PayloadCodec is the payload encryption configured by KAM_ENCRYPTION_KEYS,
+// or nil when the variable is unset. A malformed key list is a UsageError
+// that names the faulty entry but never its key material.
+func PayloadCodec(env Env) (*codec.Codec, error) {
+	keys := env.Get(EnvEncryptionKeys)
+	if keys == "" {
+		return nil, nil
+	}
+	c, err := codec.ParseKeys(keys)
+	if err != nil {
+		return nil, UsageError{fmt.Errorf("%s: %w", EnvEncryptionKeys, err)}
+	}
+	return c, nil
 }
 
 // Environ returns the environment the configuration was loaded from.
 func (w *Worker) Environ() Env { return w.environ }
+
+// splitList reads a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// validOrigin accepts what a browser sends in Origin: scheme://host[:port].
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.User == nil && u.Fragment == ""
+}
 
 func envOr(env Env, key, def string) string {
 	if v := env.Get(key); v != "" {

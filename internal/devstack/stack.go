@@ -13,6 +13,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/kamflow/kamflow/internal/codec"
 	"github.com/kamflow/kamflow/internal/pgcluster"
 )
 
@@ -26,8 +27,13 @@ type Options struct {
 	TemporalPort     int
 	UIPort           int
 	SearchAttributes map[string]enumspb.IndexedValueType
-	CodecEndpoint    string
-	Logger           *slog.Logger
+	// CodecEndpoint is the worker's /codec URL; the UI decrypts payloads
+	// through it.
+	CodecEndpoint string
+	// EncryptionKeys are the payload keys in use (KAM_ENCRYPTION_KEYS form).
+	// Empty means a dev key, generated in DataDir on first use and kept.
+	EncryptionKeys string
+	Logger         *slog.Logger
 }
 
 // Stack is a running dev stack.
@@ -42,11 +48,19 @@ type Stack struct {
 	AdminDatabaseURL string
 	TemporalAddress  string
 	UIURL            string
+	// EncryptionKeys is Options.EncryptionKeys, or the dev key when that
+	// was empty.
+	EncryptionKeys string
 }
 
 // DevEnvFile is where the stack writes the addresses a local `starter`
-// picks up when TEMPORAL_ADDRESS and DATABASE_URL are not set.
+// picks up when TEMPORAL_ADDRESS and DATABASE_URL are not set, and the
+// payload keys it needs to read what the worker encrypted.
 const DevEnvFile = "dev.env"
+
+// DevKeyFile keeps the generated dev payload key, so histories written
+// before a restart still decrypt after it.
+const DevKeyFile = "encryption.keys"
 
 // Start brings the stack up. On error everything it started is stopped again.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
@@ -58,6 +72,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}()
 	if s.lock, err = lockDataDir(opts.DataDir); err != nil {
 		return nil, err
+	}
+	s.EncryptionKeys = opts.EncryptionKeys
+	if s.EncryptionKeys == "" {
+		if s.EncryptionKeys, err = DevEncryptionKeys(filepath.Join(opts.DataDir, DevKeyFile)); err != nil {
+			return nil, err
+		}
 	}
 	s.DatabaseURL = opts.DatabaseURL
 	if s.DatabaseURL == "" {
@@ -82,7 +102,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.TemporalAddress, s.UIURL = s.temporal.Address, s.temporal.UIURL
-	env := fmt.Sprintf("TEMPORAL_ADDRESS=%s\nDATABASE_URL=%s\n", s.TemporalAddress, s.DatabaseURL)
+	env := fmt.Sprintf("TEMPORAL_ADDRESS=%s\nDATABASE_URL=%s\nKAM_ENCRYPTION_KEYS=%s\n", s.TemporalAddress, s.DatabaseURL, s.EncryptionKeys)
 	if err := os.WriteFile(filepath.Join(opts.DataDir, DevEnvFile), []byte(env), 0o600); err != nil {
 		return nil, fmt.Errorf("write %s: %w", DevEnvFile, err)
 	}
@@ -153,4 +173,30 @@ func Secret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("write dev secret %s: %w", path, err)
 	}
 	return secret, nil
+}
+
+// DevEncryptionKeys reads the dev payload key list from path, creating it
+// with one fresh AES-256 key on first use. The key id carries a random
+// suffix, so payloads from another data folder's stack fail with "unknown
+// key" instead of an authentication error.
+func DevEncryptionKeys(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		keys := strings.TrimSpace(string(b))
+		if _, err := codec.ParseKeys(keys); err != nil {
+			return "", fmt.Errorf("dev encryption keys %s: %w (delete the file to start over: payloads it sealed become unreadable)", path, err)
+		}
+		return keys, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read dev encryption keys %s: %w", path, err)
+	}
+	keys, err := codec.GenerateKeys("dev-" + strings.ToLower(rand.Text()[:8]))
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(keys+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write dev encryption keys %s: %w", path, err)
+	}
+	return keys, nil
 }
