@@ -88,12 +88,11 @@ func parsePeriod(q url.Values, now time.Time) (period, error) {
 
 // parseInstant reads an RFC 3339 time or a date (midnight UTC).
 func parseInstant(s string) (time.Time, error) {
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t.UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("want a date (2026-01-31) or an RFC 3339 time (2026-01-31T08:00:00Z)")
+		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return time.Time{}, fmt.Errorf("want a date (2026-01-31) or an RFC 3339 time (2026-01-31T08:00:00Z)")
+		}
 	}
 	if t.Year() < 2000 || t.Year() > 2200 {
 		return time.Time{}, fmt.Errorf("year %d is out of range", t.Year())
@@ -101,9 +100,9 @@ func parseInstant(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// Describe says the period in words, e.g. "Last 90 days" or "1 Jan 2026 to
+// describe says the period in words, e.g. "Last 90 days" or "1 Jan 2026 to
 // 31 Mar 2026".
-func (p period) Describe() string {
+func (p period) describe() string {
 	if p.Preset != "" {
 		return "Last " + strings.TrimSuffix(p.Preset, "d") + " days"
 	}
@@ -118,19 +117,10 @@ func (p period) Describe() string {
 	return p.From.Format("2 Jan 2006 15:04") + " to " + p.To.Format("2 Jan 2006 15:04") + " UTC"
 }
 
-// Query is the URL query that selects exactly this period: the preset
-// when there is one, else from and to.
-func (p period) Query() url.Values {
-	if p.Preset != "" {
-		return url.Values{"period": {p.Preset}}
-	}
-	return url.Values{"from": {p.From.Format(time.RFC3339)}, "to": {p.To.Format(time.RFC3339)}}
-}
-
 // exactQuery pins the instants, so an export taken from the page counts
 // the same rows the page showed.
 func (p period) exactQuery() url.Values {
-	return url.Values{"from": {p.From.Format(time.RFC3339)}, "to": {p.To.Format(time.RFC3339)}}
+	return url.Values{"from": {p.From.Format(time.RFC3339Nano)}, "to": {p.To.Format(time.RFC3339Nano)}}
 }
 
 // KPIResponse is GET /api/v1/kpis: every figure with its definition.
@@ -269,7 +259,7 @@ func newKPIResponse(p *principal, per period, r store.KPIReport, now time.Time) 
 		top = append(top, RiskAccount{RiskAccount: a, URL: "/accounts/" + url.PathEscape(a.ID)})
 	}
 	return KPIResponse{
-		Period:      KPIPeriod{From: per.From, To: per.To, Preset: per.Preset, Label: per.Describe(), Rule: periodRule},
+		Period:      KPIPeriod{From: per.From, To: per.To, Preset: per.Preset, Label: per.describe(), Rule: periodRule},
 		Scope:       KPIScope{Role: p.Role, Managers: p.managers(), Label: scopeLabel(p)},
 		GeneratedAt: now.UTC(),
 		Figures: KPIFigures{

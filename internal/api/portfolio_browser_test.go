@@ -92,6 +92,18 @@ func TestPortfolioBrowser(t *testing.T) {
 	open, err := chromedp.Run(p, chromedp.Evaluate[bool](`document.querySelector("#tile-retention details").open`))
 	require.NoError(t, err)
 	require.False(t, open, "Escape closes it")
+	for _, tile := range []string{"acquisition", "sla"} { // the leftmost and the rightmost
+		require.NoError(t, chromedp.Do(p, chromedp.Click(chromedp.CSS(`#tile-`+tile+` summary`)),
+			chromedp.WaitVisible(chromedp.CSS(`#tile-`+tile+` .pf-pop`))))
+		inside, err := chromedp.Run(p, chromedp.Evaluate[bool](`(r => r.left >= 0 && r.right <= innerWidth)(
+			document.querySelector("#tile-`+tile+` .pf-pop").getBoundingClientRect())`))
+		require.NoError(t, err)
+		require.True(t, inside, "the %s pop-over stays inside the window", tile)
+	}
+	require.NoError(t, chromedp.Do(p, chromedp.Click(chromedp.CSS(`h1`))))
+	open, err = chromedp.Run(p, chromedp.Evaluate[bool](`document.querySelector("#tile-sla details").open`))
+	require.NoError(t, err)
+	require.False(t, open, "a click elsewhere closes it")
 
 	// Paper: no navigation or controls; the definitions are printed.
 	require.NoError(t, chromedp.Do(p, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {

@@ -185,6 +185,7 @@ func TestPortfolioKPIPeriods(t *testing.T) {
 		{"from=yesterday", "want a date"},
 		{"from=2000-01-01&to=2026-01-01", "longer than ten years"},
 		{"to=2026-13-01", "want a date"},
+		{"from=1999-12-31&to=2000-01-02", "out of range"},
 	} {
 		code, body := e.call(http.MethodGet, "/api/v1/kpis?"+c.query, e.tokens[ops], nil)
 		require.Equal(t, http.StatusBadRequest, code, "%s: %s", c.query, body)

@@ -401,23 +401,36 @@ FROM surveys
 WHERE sent_at >= $1 AND sent_at < $2 AND ` + kpiScopeAccount
 
 	// kpiTierMovesSQL pairs each account's latest score in the period with
-	// its latest score before it. Both sides come in account order, newest
-	// first, from one covering index, so the planner can merge them
-	// instead of probing the index once per account.
+	// its latest score before it. For every account, both sides come in
+	// account order, newest first, from one covering index, so the planner
+	// merges them rather than probing the index once per account.
 	kpiTierMovesSQL = `
 WITH latest AS (
     SELECT DISTINCT ON (account_id) account_id, tier
     FROM scores
-    WHERE at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
+    WHERE at >= $1 AND at < $2
     ORDER BY account_id DESC, at DESC, key DESC
 ), prev AS (
     SELECT DISTINCT ON (account_id) account_id, tier
     FROM scores
-    WHERE at < $1 AND ` + kpiScopeAccount + `
+    WHERE at < $1
     ORDER BY account_id DESC, at DESC, key DESC
 )
 SELECT COALESCE(p.tier, '') AS from_tier, l.tier AS to_tier, count(*) AS accounts
 FROM latest l LEFT JOIN prev p ON p.account_id = l.account_id
+GROUP BY 1, 2`
+
+	// kpiTierMovesScopedSQL is the same pairing for some managers'
+	// accounts: two index probes per account of theirs beat reading every
+	// score ($3 is the managers).
+	kpiTierMovesScopedSQL = `
+SELECT COALESCE(p.tier, '') AS from_tier, l.tier AS to_tier, count(*) AS accounts
+FROM accounts a
+CROSS JOIN LATERAL (SELECT s.tier FROM scores s WHERE s.account_id = a.id AND s.at >= $1 AND s.at < $2
+    ORDER BY s.at DESC, s.key DESC LIMIT 1) l
+LEFT JOIN LATERAL (SELECT s.tier FROM scores s WHERE s.account_id = a.id AND s.at < $1
+    ORDER BY s.at DESC, s.key DESC LIMIT 1) p ON true
+WHERE a.manager_id = ANY ($3)
 GROUP BY 1, 2`
 
 	// kpiLive is the live accounts of the scope ($1 every account, $2 the
@@ -483,7 +496,7 @@ GROUP BY kind ORDER BY kind`
 const kpiSettingsSQL = `SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)`
 
 // kpiRead runs fn in a read-only transaction with kpiSettingsSQL applied.
-func (s *Store) kpiRead(ctx context.Context, what string, fn func(q sqlx.QueryerContext) error) (err error) {
+func (s *Store) kpiRead(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) (err error) {
 	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", what, err)
@@ -522,17 +535,27 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 	// keep both cores busy without holding many of the pool's connections.
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(3)
-	read := func(what string, fn func(tx sqlx.QueryerContext) error) {
+	read := func(what string, fn func(tx *sqlx.Tx) error) {
 		g.Go(func() error { return s.kpiRead(ctx, what, fn) })
 	}
-	read("lifecycle", func(tx sqlx.QueryerContext) error { return kpiLifecycle(ctx, tx, &r, from, to, all, managers) })
-	read("survey answers", func(tx sqlx.QueryerContext) error {
+	read("lifecycle", func(tx *sqlx.Tx) error { return kpiLifecycle(ctx, tx, &r, from, to, all, managers) })
+	read("survey answers", func(tx *sqlx.Tx) error {
 		return sqlx.SelectContext(ctx, tx, &r.Satisfaction.Weeks, kpiAnswersSQL, from, to, all, managers)
 	})
-	read("tier moves", func(tx sqlx.QueryerContext) error {
-		return sqlx.SelectContext(ctx, tx, &r.TierMoves.Cells, kpiTierMovesSQL, from, to, all, managers)
+	read("tier moves", func(tx *sqlx.Tx) error {
+		if all {
+			// The plan this statement is written for reads both sides in
+			// index order; left to itself the planner sorts the period's
+			// scores instead, which measured a third slower at 100,000
+			// accounts (90 days: 250 ms against 170 ms).
+			if _, err := tx.ExecContext(ctx, `SELECT set_config('enable_sort', 'off', true)`); err != nil {
+				return fmt.Errorf("settings: %w", err)
+			}
+			return sqlx.SelectContext(ctx, tx, &r.TierMoves.Cells, kpiTierMovesSQL, from, to)
+		}
+		return sqlx.SelectContext(ctx, tx, &r.TierMoves.Cells, kpiTierMovesScopedSQL, from, to, managers)
 	})
-	read("risk", func(tx sqlx.QueryerContext) error {
+	read("risk", func(tx *sqlx.Tx) error {
 		if err := sqlx.SelectContext(ctx, tx, &r.RiskBands, kpiRiskBandsSQL, all, managers); err != nil {
 			return fmt.Errorf("bands: %w", err)
 		}
@@ -541,7 +564,7 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 		}
 		return nil
 	})
-	read("work", func(tx sqlx.QueryerContext) error {
+	read("work", func(tx *sqlx.Tx) error {
 		if err := sqlx.GetContext(ctx, tx, &r.SurveyResponse, kpiSurveysSQL, from, to, all, managers); err != nil {
 			return fmt.Errorf("surveys sent: %w", err)
 		}
@@ -912,9 +935,11 @@ WHERE t.account_id LIKE 'bench-%' AND t.due_at + lv * interval '1 day' <= $1
 
 // SeedKPIBench fills an empty, migrated database with a synthetic record of
 // accounts accounts and events business events, as of now, for measuring
-// the KPI queries at scale (make bench, BenchmarkKPIs). The rows carry the
-// "bench-" prefix and are the same for the same arguments. It is meant for
-// throw-away databases only: it adds managers and accounts nobody owns.
+// the KPI queries at scale (make bench, BenchmarkKPIs), then vacuums it so
+// it reads like a database in service. The rows carry the "bench-" prefix
+// and are the same for the same arguments. It is meant for throw-away
+// databases only: it adds managers and accounts nobody owns. 100,000
+// accounts and a million events take about five minutes on two busy cores.
 func (s *Store) SeedKPIBench(ctx context.Context, accounts, events int, now time.Time) error {
 	if accounts < 1 || events < 0 {
 		return fmt.Errorf("seed kpi bench: want at least one account and no negative event count, got %d and %d", accounts, events)
@@ -935,8 +960,11 @@ func (s *Store) SeedKPIBench(ctx context.Context, accounts, events int, now time
 	if err != nil {
 		return fmt.Errorf("seed kpi bench (%d accounts, %d events): %w", accounts, events, err)
 	}
-	if _, err := s.db.ExecContext(ctx, `ANALYZE`); err != nil {
-		return fmt.Errorf("seed kpi bench: analyze: %w", err)
+	// A live database's autovacuum keeps the visibility map current, which
+	// index-only scans rely on; a freshly loaded one has none until this.
+	if _, err := s.db.ExecContext(ctx, `VACUUM (ANALYZE) accounts, stage_transitions, scores, account_events,
+        surveys, survey_responses, tasks, escalations, managers`); err != nil {
+		return fmt.Errorf("seed kpi bench: vacuum: %w", err)
 	}
 	return nil
 }

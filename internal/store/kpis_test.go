@@ -544,9 +544,6 @@ func BenchmarkKPIs(b *testing.B) {
 	if err := s.SeedKPIBench(ctx, accounts, events, now); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.db.ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
-		b.Fatal(err)
-	}
 	b.Logf("seeded %d accounts and %d events in %s", accounts, events, time.Since(start).Round(time.Second))
 	for _, days := range []int{30, 90, 365} {
 		for _, scope := range []string{"all", "team"} {
