@@ -190,9 +190,7 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 		PublicURL: cfg.PublicURL, SurveySecret: secret, Webhook: cfg.AlertWebhook != "", Now: time.Now,
 	}
 	sdkworker.SetStickyWorkflowCacheSize(cfg.StickyCacheSize)
-	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
-		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
-	})
+	w := sdkworker.New(c, cfg.TaskQueue, cfg.SDKOptions())
 	w.RegisterWorkflowWithOptions(workflows.AccountLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowType})
 	w.RegisterActivity(acts)
 

@@ -125,12 +125,12 @@ func (acc *account) validateCompleteTask(req CompleteTaskRequest) error {
 }
 
 func (acc *account) completeTask(ctx workflow.Context, req CompleteTaskRequest) (CompleteTaskResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, dbActivity)
+	ctx = withActivityOptions(ctx)
 	t := acc.openTask(req.TaskID)
 	t.completing = true
 	now := workflow.Now(ctx)
 	in := activities.CompleteTaskInput{TaskID: t.ID, Actor: req.Actor, Outcome: req.Outcome, Notes: req.Notes, At: now}
-	if err := workflow.ExecuteActivity(ctx, a.CompleteTask, in).Get(ctx, nil); err != nil {
+	if err := acc.execute(ctx, a.CompleteTask, in).Get(ctx, nil); err != nil {
 		t.completing = false
 		return CompleteTaskResult{}, err
 	}
@@ -165,11 +165,11 @@ func (acc *account) validateReassign(req ReassignRequest) error {
 }
 
 func (acc *account) reassign(ctx workflow.Context, req ReassignRequest) (Status, error) {
-	ctx = workflow.WithActivityOptions(ctx, dbActivity)
+	ctx = withActivityOptions(ctx)
 	s := acc.s
 	in := activities.ReassignInput{AccountID: s.Profile.ID, From: s.Profile.Manager, Manager: req.Manager, At: workflow.Now(ctx)}
 	var out activities.ReassignResult
-	if err := workflow.ExecuteActivity(ctx, a.Reassign, in).Get(ctx, &out); err != nil {
+	if err := acc.execute(ctx, a.Reassign, in).Get(ctx, &out); err != nil {
 		return Status{}, err
 	}
 	for _, t := range s.Tasks {

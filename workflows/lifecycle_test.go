@@ -180,15 +180,23 @@ func TestAccountThroughEveryStage(t *testing.T) {
 		require.True(t, kinds[k], "timeline has %s entries: %v", k, kinds)
 	}
 
-	recordHistory(t, l, p.ID, "golden_path")
+	// New runs run their activities locally: no activity task reaches the
+	// server, each result is a marker in the history (the throughput of
+	// onboarding depends on it; bench/README.md).
+	h := history(t, l, p.ID)
+	types := map[enums.EventType]int{}
+	for _, e := range h.Events {
+		types[e.GetEventType()]++
+	}
+	require.Zero(t, types[enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED], "remote activities in a new run")
+	require.Greater(t, types[enums.EVENT_TYPE_MARKER_RECORDED], 20, "local activity markers: %v", types)
+
+	recordHistory(t, h, "golden_path")
 }
 
-// recordHistory saves the workflow's history for the replay test when
-// KAM_RECORD_HISTORIES is set: run it after any workflow change.
-func recordHistory(t *testing.T, l *lifecycle, accountID, name string) {
-	if os.Getenv("KAM_RECORD_HISTORIES") == "" {
-		return
-	}
+// history reads an account's workflow history.
+func history(t *testing.T, l *lifecycle, accountID string) *historypb.History {
+	t.Helper()
 	iter := l.c.GetWorkflowHistory(l.ctx, workflows.AccountWorkflowID(accountID), "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var h historypb.History
 	for iter.HasNext() {
@@ -196,7 +204,16 @@ func recordHistory(t *testing.T, l *lifecycle, accountID, name string) {
 		require.NoError(t, err)
 		h.Events = append(h.Events, e)
 	}
-	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&h)
+	return &h
+}
+
+// recordHistory saves a workflow history for the replay test when
+// KAM_RECORD_HISTORIES is set: run it after any workflow change.
+func recordHistory(t *testing.T, h *historypb.History, name string) {
+	if os.Getenv("KAM_RECORD_HISTORIES") == "" {
+		return
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
 	require.NoError(t, err)
 	var pretty json.RawMessage = b
 	path := filepath.Join("testdata", "histories", fmt.Sprintf("%s.json", name))

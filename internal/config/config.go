@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/kamflow/kamflow/internal/codec"
 )
@@ -68,7 +69,8 @@ type Worker struct {
 	AlertWebhook    string
 	// PublicURL is the base of links sent to customers (survey pages).
 	PublicURL string
-	// MaxConcurrentActivities and StickyCacheSize tune the SDK worker.
+	// MaxConcurrentActivities and StickyCacheSize tune the SDK worker
+	// (SDKOptions).
 	MaxConcurrentActivities int
 	StickyCacheSize         int
 	// AllowPlaintextPayloads lets a worker without --dev start without
@@ -322,3 +324,14 @@ func (v levelValue) String() string {
 }
 func (v levelValue) Set(s string) error { return v.l.UnmarshalText([]byte(s)) }
 func (v levelValue) Type() string       { return "level" }
+
+// SDKOptions are the SDK worker's options this configuration sets. The
+// limit on activities covers both kinds: account runs execute theirs as
+// local activities, runs from before that change as remote ones. The sticky
+// cache size is process-wide in the SDK (worker.SetStickyWorkflowCacheSize).
+func (w Worker) SDKOptions() sdkworker.Options {
+	return sdkworker.Options{
+		MaxConcurrentActivityExecutionSize:      w.MaxConcurrentActivities,
+		MaxConcurrentLocalActivityExecutionSize: w.MaxConcurrentActivities,
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,13 +166,21 @@ func completeTask(t *testing.T, base, token, task string) int {
 // activitiesRun reads from a worker's /metrics how many activities it ran.
 func activitiesRun(t *testing.T, w *process) int {
 	t.Helper()
+	return int(sumMetric(t, w, "", "temporal_local_activity_execution_latency_seconds_count", "temporal_activity_execution_latency_seconds_count"))
+}
+
+// sumMetric adds up the samples of the named metrics in a worker's
+// /metrics, keeping only the lines that contain match (a label, or "").
+func sumMetric(t *testing.T, w *process, match string, names ...string) float64 {
+	t.Helper()
 	code, body := get(t, w.url()+"/metrics", "")
 	require.Equal(t, http.StatusOK, code)
 	total := 0.0
 	sc := bufio.NewScanner(strings.NewReader(body))
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "temporal_activity_execution_latency_seconds_count") {
+		name, _, _ := strings.Cut(line, "{")
+		if !slices.Contains(names, name) || !strings.Contains(line, match) {
 			continue
 		}
 		f := strings.Fields(line)
@@ -179,5 +188,5 @@ func activitiesRun(t *testing.T, w *process) int {
 		require.NoError(t, err, line)
 		total += v
 	}
-	return int(total)
+	return total
 }

@@ -39,14 +39,21 @@ const promtoolMissing = "promtool not found: install Debian's prometheus package
 
 // scrapeWorkflow runs flakyActivity, which fails its first attempt, so the
 // SDK reports activity failures and retries as well as successes.
+// scrapeWorkflow runs the flaky activity remotely, as runs from before
+// workflows.versionLeanHistory do, and locally, as later runs do, so both
+// families of activity metrics appear.
 func scrapeWorkflow(ctx workflow.Context) (string, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaximumAttempts: 3},
-	})
-	var out string
-	err := workflow.ExecuteActivity(ctx, flakyActivity).Get(ctx, &out)
-	return out, err
+	retry := &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, MaximumAttempts: 3}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second, RetryPolicy: retry})
+	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Second, RetryPolicy: retry})
+	var remote, local string
+	if err := workflow.ExecuteActivity(ctx, flakyActivity).Get(ctx, &remote); err != nil {
+		return "", err
+	}
+	if err := workflow.ExecuteLocalActivity(ctx, flakyActivity).Get(ctx, &local); err != nil {
+		return "", err
+	}
+	return remote + " " + local, nil
 }
 
 func flakyActivity(ctx context.Context) (string, error) {
@@ -100,7 +107,7 @@ func TestScrapePassesPromtool(t *testing.T) {
 	require.NoError(t, err)
 	var out string
 	require.NoError(t, run.Get(ctx, &out))
-	require.Equal(t, "ok", out)
+	require.Equal(t, "ok ok", out)
 
 	// Every domain metric once, as activities and the API would.
 	m.StageTransition("", "identify")
