@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kamflow/kamflow/activities"
@@ -98,20 +99,31 @@ func (b *bench) latencyLines(ctx context.Context, w *kamWorker, token, step, wha
 			return err
 		}
 	}
+	byPath := map[string][]time.Duration{}
 	for rep := range b.reps {
 		took := make([]time.Duration, 0, requests)
 		for i := range requests {
-			t, err := get(paths[i%len(paths)])
+			path := paths[i%len(paths)]
+			t, err := get(path)
 			if err != nil {
 				return err
 			}
 			took = append(took, t)
+			byPath[path] = append(byPath[path], t)
 		}
 		slices.Sort(took)
 		p50.Reps, p99.Reps = append(p50.Reps, percentile(took, 0.5)), append(p99.Reps, percentile(took, 0.99))
 		b.log.Info(step, "rep", rep, "p50_ms", fmtNum(percentile(took, 0.5)), "p99_ms", fmtNum(percentile(took, 0.99)))
 	}
 	p99.Note = fmt.Sprintf("%d requests per repetition, one at a time", requests)
+	if len(paths) > 1 {
+		var parts []string
+		for _, path := range paths {
+			slices.Sort(byPath[path])
+			parts = append(parts, fmt.Sprintf("%s p50 %s ms, max %s ms", path, fmtNum(percentile(byPath[path], 0.5)), fmtNum(percentile(byPath[path], 1))))
+		}
+		p99.Note += "; by path: " + strings.Join(parts, "; ")
+	}
 	b.table.add(p50)
 	b.table.add(p99)
 	return nil

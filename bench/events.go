@@ -61,17 +61,13 @@ func (b *bench) events(ctx context.Context) error {
 		return err
 	}
 	c0 := b.meter.sample(run.worker.pid())
-	start := time.Now()
-	sum, starterCPU, err := b.runStarter(ctx, run.worker, "events", "--concurrency", strconv.Itoa(n), file)
+	sum, starterCPU, prog, err := b.runStarterUntil(ctx, run.worker, db, `SELECT count(*) FROM account_events`, before+total, 30*time.Minute,
+		"events", "--concurrency", strconv.Itoa(n), file)
 	if err != nil {
 		return fmt.Errorf("E-events: %w", err)
 	}
 	if sum.Sent != total {
 		return fmt.Errorf("E-events: starter sent %d of %d events", sum.Sent, total)
-	}
-	prog, err := waitCount(ctx, db, `SELECT count(*) FROM account_events`, start, before+total, 30*time.Minute)
-	if err != nil {
-		return fmt.Errorf("E-events: %w", err)
 	}
 	cpu := b.meter.sample(run.worker.pid()).sub(c0)
 	ev.Reps, ev.CPU = prog.segments(before, total, b.reps), []float64{msPer(cpu.total()+starterCPU, total)}

@@ -139,17 +139,13 @@ func (b *bench) importOnce(ctx context.Context) (*importRun, importResult, error
 		return fail(err)
 	}
 	c0 := b.meter.sample(w.pid())
-	start := time.Now()
-	sum, starterCPU, err := b.runStarter(ctx, w, "import", "--concurrency", strconv.Itoa(b.sz.Concurrency), file)
+	sum, starterCPU, prog, err := b.runStarterUntil(ctx, w, d.db, `SELECT count(DISTINCT account_id) FROM scores`, len(ids), 30*time.Minute,
+		"import", "--concurrency", strconv.Itoa(b.sz.Concurrency), file)
 	if err != nil {
 		return fail(err)
 	}
 	if sum.Started != len(ids) {
 		return fail(fmt.Errorf("starter started %d of %d accounts", sum.Started, len(ids)))
-	}
-	prog, err := waitCount(ctx, d.db, `SELECT count(DISTINCT account_id) FROM scores`, start, len(ids), 30*time.Minute)
-	if err != nil {
-		return fail(err)
 	}
 	cpu := b.meter.sample(w.pid()).sub(c0)
 	res.rate, res.segments = prog.rate(len(ids)), prog.segments(0, len(ids), b.reps)

@@ -308,6 +308,43 @@ func (s *stack) runStarter(ctx context.Context, w *kamWorker, args ...string) (s
 	return sum, cpu, nil
 }
 
+// runStarterUntil runs the starter and meanwhile polls query (a count)
+// until it reaches want, so the polls see the whole climb from the
+// starter's launch to the last row: the starter of an import returns only
+// when nearly every account is onboarded.
+func (s *stack) runStarterUntil(ctx context.Context, w *kamWorker, db *sql.DB, query string, want int, limit time.Duration, args ...string) (starterSummary, time.Duration, *progressLog, error) {
+	start := time.Now()
+	sctx, stopStarter := context.WithCancel(ctx)
+	defer stopStarter()
+	pctx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	var (
+		sum      starterSummary
+		cpu      time.Duration
+		err      error
+		finished = make(chan struct{})
+	)
+	go func() {
+		defer close(finished)
+		sum, cpu, err = s.runStarter(sctx, w, args...)
+		if err != nil {
+			stopPolling() // no point waiting for rows that will not come
+		}
+	}()
+	prog, perr := waitCount(pctx, db, query, start, want, limit)
+	if perr != nil {
+		stopStarter()
+	}
+	<-finished
+	if err != nil {
+		return sum, cpu, nil, err
+	}
+	if perr != nil {
+		return sum, cpu, nil, perr
+	}
+	return sum, cpu, prog, nil
+}
+
 // progressLog is how a count polled from PostgreSQL grew: when it reached
 // each value, for cutting a long run into segments.
 type progressLog struct {

@@ -25,7 +25,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"reflect"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -68,7 +67,7 @@ type options struct {
 }
 
 // allSteps are the groups of lines, in the order they run.
-var allSteps = []string{"import", "events", "db", "review", "api", "kpi"}
+var allSteps = []string{"import", "pgtemporal", "events", "db", "review", "api", "kpi"}
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{settings: workerSettings{}, overrides: map[string]int{}}
@@ -208,6 +207,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch step {
 		case "import":
 			err = b.importLadder(ctx)
+		case "pgtemporal":
+			err = b.pgTemporal(ctx)
 		case "events":
 			err = b.events(ctx)
 		case "db":
@@ -291,33 +292,7 @@ func ceilingOptions(settings workerSettings) (opts worker.Options, stickyCache i
 		return opts, 0, fmt.Errorf("worker settings: %w", err)
 	}
 	worker.SetStickyWorkflowCacheSize(cfg.StickyCacheSize)
-	opts = worker.Options{MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities}
-	// Poller counts are not in the worker's configuration yet (bench/README.md
-	// proposes WorkflowPollers and ActivityPollers, KAM_WORKFLOW_POLLERS and
-	// KAM_ACTIVITY_POLLERS). The fields are looked up by name so that the
-	// ceilings follow the worker's defaults once they exist, and the proposed
-	// variables are read here meanwhile, so a run can try them on both sides.
-	cv := reflect.ValueOf(cfg)
-	for key, field := range map[string]*int{
-		"WorkflowPollers": &opts.MaxConcurrentWorkflowTaskPollers,
-		"ActivityPollers": &opts.MaxConcurrentActivityTaskPollers,
-	} {
-		if f := cv.FieldByName(key); f.IsValid() && f.CanInt() {
-			*field = int(f.Int())
-		}
-	}
-	for key, field := range map[string]*int{
-		"KAM_WORKFLOW_POLLERS": &opts.MaxConcurrentWorkflowTaskPollers,
-		"KAM_ACTIVITY_POLLERS": &opts.MaxConcurrentActivityTaskPollers,
-	} {
-		if v := settings[key]; v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 2 {
-				return opts, 0, fmt.Errorf("%s %q: want a whole number of 2 or more", key, v)
-			}
-			*field = n
-		}
-	}
+	opts = cfg.SDKOptions()
 	if v := settings["GOGC"]; v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {

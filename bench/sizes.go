@@ -25,6 +25,9 @@ type sizes struct {
 	M0Workflows    int `json:"m0_workflows"`
 	B1             int `json:"b1_workflows"`
 	ImportAccounts int `json:"import_accounts"`
+	// PGImportAccounts is E-import-pg's size: the import again with Temporal
+	// on PostgreSQL, smaller than ImportAccounts to fit the time budget.
+	PGImportAccounts int `json:"pg_import_accounts"`
 	// Managers own the imported accounts; visits are booked per manager,
 	// so a realistic portfolio per manager keeps calendars realistic.
 	Managers         int `json:"managers"`
@@ -46,7 +49,7 @@ type sizes struct {
 func sizesFor(name string) sizes {
 	if name == "tiny" {
 		return sizes{
-			Concurrency: 4, ImportActivities: 4, B0: 20, M0Workflows: 200, B1: 20, ImportAccounts: 20, Managers: 2,
+			Concurrency: 4, ImportActivities: 4, B0: 20, M0Workflows: 200, B1: 20, ImportAccounts: 20, PGImportAccounts: 20, Managers: 2,
 			S0Accounts: 4, S0PerAccount: 5, EventAccounts: 4, EventsPerAccount: 5,
 			D0Rows: 200, EDBRows: 200, ReviewAccounts: 4,
 			APITasks: 50, APITimeline: 50, APIRequests: 10,
@@ -54,7 +57,7 @@ func sizesFor(name string) sizes {
 		}
 	}
 	return sizes{
-		Concurrency: 32, ImportActivities: 4, B0: 200, M0Workflows: 200, B1: 100, ImportAccounts: 10000, Managers: 100,
+		Concurrency: 32, ImportActivities: 4, B0: 200, M0Workflows: 200, B1: 100, ImportAccounts: 10000, PGImportAccounts: 1000, Managers: 100,
 		S0Accounts: 50, S0PerAccount: 20, EventAccounts: 1000, EventsPerAccount: 50,
 		D0Rows: 20000, EDBRows: 5000, ReviewAccounts: 1000,
 		APITasks: 10000, APITimeline: 5000, APIRequests: 100,

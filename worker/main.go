@@ -88,6 +88,11 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 			return fmt.Errorf("http address %s is not available (%v): stop what listens there or set KAM_HTTP_ADDR", cfg.HTTPAddr, err)
 		}
 		defer httpLn.Close()
+		if cfg.PublicURL == "http://"+cfg.HTTPAddr {
+			// The default follows the address actually bound, which port 0
+			// leaves to the system: survey links must reach this server.
+			cfg.PublicURL = "http://" + dialable(httpLn.Addr())
+		}
 	}
 
 	var temporalAddr, temporalUIURL string
@@ -98,14 +103,15 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 			codecEndpoint = "http://" + dialable(httpLn.Addr()) + "/codec"
 		}
 		stack, err := devstack.Start(ctx, devstack.Options{
-			DataDir:          cfg.DataDir,
-			DatabaseURL:      cfg.DatabaseURL,
-			TemporalPort:     cfg.DevTemporalPort,
-			UIPort:           cfg.DevUIPort,
-			SearchAttributes: workflows.SearchAttributes,
-			CodecEndpoint:    codecEndpoint,
-			EncryptionKeys:   env.Get(config.EnvEncryptionKeys),
-			Logger:           logger,
+			DataDir:            cfg.DataDir,
+			DatabaseURL:        cfg.DatabaseURL,
+			TemporalOnPostgres: cfg.DevTemporalStore == config.TemporalStorePostgres,
+			TemporalPort:       cfg.DevTemporalPort,
+			UIPort:             cfg.DevUIPort,
+			SearchAttributes:   workflows.SearchAttributes,
+			CodecEndpoint:      codecEndpoint,
+			EncryptionKeys:     env.Get(config.EnvEncryptionKeys),
+			Logger:             logger,
 		})
 		if err != nil {
 			return err
@@ -120,7 +126,7 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 		if stack.UIURL != "" {
 			cfg.CodecOrigins = append(cfg.CodecOrigins, stack.UIURL)
 		}
-		logger.Info("dev stack started", "temporal", stack.TemporalAddress, "temporal_ui", stack.UIURL, "took", time.Since(started).Round(time.Millisecond))
+		logger.Info("dev stack started", "temporal", stack.TemporalAddress, "temporal_store", cfg.DevTemporalStore, "temporal_ui", stack.UIURL, "took", time.Since(started).Round(time.Millisecond))
 		if cfg.ServicesOnly {
 			fmt.Fprintf(stdout, "TEMPORAL_ADDRESS=%s\nKAM_TEST_PG_URL=%s\n", stack.TemporalAddress, stack.AdminDatabaseURL)
 			<-ctx.Done()
@@ -219,7 +225,8 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 	base := "http://" + dialable(httpLn.Addr())
 	logger.Info("kamflow is ready", "console", base+"/", "metrics", base+"/metrics", "task_queue", cfg.TaskQueue)
 	if cfg.Demo {
-		d := demo.Deps{Store: st, Temporal: c, TaskQueue: cfg.TaskQueue, Dir: cfg.DemoDir, Logger: logger}
+		d := demo.Deps{Store: st, Temporal: c, TaskQueue: cfg.TaskQueue, Dir: cfg.DemoDir, Logger: logger,
+			PublicURL: cfg.PublicURL, SurveySecret: secret, HTTP: &http.Client{Timeout: 10 * time.Second}}
 		players, err := demo.Load(ctx, d)
 		if err != nil {
 			return err

@@ -190,6 +190,12 @@ func (s *server) signalAnswer(ctx context.Context, sv store.Survey) {
 		}
 		break
 	}
+	if errors.Is(err, accounts.ErrEnded) {
+		// A customer may answer after the account ended: the answer is kept
+		// and counts, and there is no workflow left to tell.
+		s.Logger.Info("survey answered after the account ended", "survey_id", sv.ID, "account_id", sv.AccountID)
+		return
+	}
 	s.Logger.Error("survey answer stored but not signalled to the account", "survey_id", sv.ID, "account_id", sv.AccountID, "error", err)
 }
 

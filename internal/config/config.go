@@ -42,6 +42,16 @@ const (
 	DefaultCodecOrigins = "http://127.0.0.1:8233,http://localhost:8233"
 )
 
+// Stores the dev stack's Temporal server can persist to (--dev-temporal-store).
+const (
+	// TemporalStoreSQLite is a file in the data folder: the lightest, and
+	// what `temporal server start-dev` uses.
+	TemporalStoreSQLite = "sqlite"
+	// TemporalStorePostgres is the dev stack's private PostgreSQL cluster,
+	// the store production Temporal clusters run on.
+	TemporalStorePostgres = "postgres"
+)
+
 // Worker is the configuration of the worker binary.
 type Worker struct {
 	// Dev starts the embedded Temporal server, its UI and a private
@@ -65,8 +75,11 @@ type Worker struct {
 	// DevTemporalPort and DevUIPort are where --dev serves Temporal's frontend and UI.
 	DevTemporalPort int
 	DevUIPort       int
-	SMTPURL         string
-	AlertWebhook    string
+	// DevTemporalStore is where --dev's Temporal server persists:
+	// TemporalStoreSQLite or TemporalStorePostgres.
+	DevTemporalStore string
+	SMTPURL          string
+	AlertWebhook     string
 	// PublicURL is the base of links sent to customers (survey pages).
 	PublicURL string
 	// MaxConcurrentActivities and StickyCacheSize tune the SDK worker
@@ -141,6 +154,7 @@ func LoadWorker(args []string, env Env) (Worker, *pflag.FlagSet, error) {
 	fs.Var(levelValue{&w.LogLevel}, "log-level", "debug, info, warn or error [KAM_LOG_LEVEL]")
 	fs.IntVar(&w.DevTemporalPort, "dev-temporal-port", envInt("KAM_DEV_TEMPORAL_PORT", 7233), "with --dev: Temporal frontend port, 0 for any free one [KAM_DEV_TEMPORAL_PORT]")
 	fs.IntVar(&w.DevUIPort, "dev-ui-port", envInt("KAM_DEV_UI_PORT", 8233), "with --dev: Temporal UI port, 0 for none [KAM_DEV_UI_PORT]")
+	fs.StringVar(&w.DevTemporalStore, "dev-temporal-store", envOr(env, "KAM_DEV_TEMPORAL_STORE", TemporalStoreSQLite), "with --dev: where Temporal persists, sqlite (a file in the data folder) or postgres (the private PostgreSQL cluster) [KAM_DEV_TEMPORAL_STORE]")
 	fs.StringVar(&w.SMTPURL, "smtp-url", env.Get("KAM_SMTP_URL"), "smtp://user:pass@host:587?from=kam@example.com; without it mail stays in the outbox table [KAM_SMTP_URL]")
 	fs.StringVar(&w.AlertWebhook, "alert-webhook", env.Get("KAM_ALERT_WEBHOOK"), "URL that receives a JSON POST for every escalation [KAM_ALERT_WEBHOOK]")
 	fs.StringVar(&w.PublicURL, "public-url", env.Get("KAM_PUBLIC_URL"), "base URL of survey links sent to customers; http://<http-addr> when empty [KAM_PUBLIC_URL]")
@@ -192,6 +206,13 @@ func (w *Worker) validate() error {
 	}
 	if w.DevUIPort < 0 || w.DevUIPort > 65535 {
 		errs = append(errs, fmt.Errorf("--dev-ui-port %d: want a TCP port from 1 to 65535, or 0 for no UI", w.DevUIPort))
+	}
+	if w.DevTemporalStore != TemporalStoreSQLite && w.DevTemporalStore != TemporalStorePostgres {
+		errs = append(errs, fmt.Errorf("--dev-temporal-store %q: want %s or %s", w.DevTemporalStore, TemporalStoreSQLite, TemporalStorePostgres))
+	} else if w.Dev && w.DevTemporalStore == TemporalStorePostgres && w.DatabaseURL != "" {
+		// The dev stack starts no cluster of its own when given a database,
+		// and Temporal must not create its databases in someone else's server.
+		errs = append(errs, errors.New("--dev-temporal-store postgres keeps Temporal in the dev stack's private PostgreSQL, which DATABASE_URL turns off: unset DATABASE_URL or use --dev-temporal-store sqlite"))
 	}
 	if w.MaxConcurrentActivities < 1 || w.StickyCacheSize < 1 {
 		errs = append(errs, errors.New("--max-concurrent-activities and --sticky-cache-size must be positive"))

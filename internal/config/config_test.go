@@ -28,6 +28,10 @@ func TestFlagBeatsEnvBeatsDefault(t *testing.T) {
 			require.Equal(t, "text", w.LogFormat, "text logs with --dev")
 			require.Equal(t, slog.LevelInfo, w.LogLevel)
 			require.Equal(t, "http://127.0.0.1:8080", w.PublicURL)
+			require.Equal(t, TemporalStoreSQLite, w.DevTemporalStore)
+		}},
+		{"temporal store from env", []string{"--dev"}, Env{"KAM_DEV_TEMPORAL_STORE=postgres"}, func(t *testing.T, w Worker) {
+			require.Equal(t, TemporalStorePostgres, w.DevTemporalStore)
 		}},
 		{"env", nil, Env{plain, "DATABASE_URL=postgres://db/kam", "KAM_HTTP_ADDR=0.0.0.0:9000", "KAM_LOG_LEVEL=debug", "KAM_STICKY_CACHE_SIZE=42"}, func(t *testing.T, w Worker) {
 			require.Equal(t, "0.0.0.0:9000", w.HTTPAddr)
@@ -64,6 +68,9 @@ func TestBadInputNamesTheCulprit(t *testing.T) {
 		{"bad level", []string{"--dev"}, Env{"KAM_LOG_LEVEL=loud"}, []string{`KAM_LOG_LEVEL "loud"`}},
 		{"bad address", []string{"--dev", "--http-addr", "8080"}, nil, []string{`--http-addr "8080": want host:port`}},
 		{"bad port", []string{"--dev", "--dev-temporal-port", "70000"}, nil, []string{"--dev-temporal-port 70000"}},
+		{"bad temporal store", []string{"--dev", "--dev-temporal-store", "mysql"}, nil, []string{`--dev-temporal-store "mysql": want sqlite or postgres`}},
+		{"temporal store from env", []string{"--dev"}, Env{"KAM_DEV_TEMPORAL_STORE=cassandra"}, []string{`--dev-temporal-store "cassandra"`}},
+		{"postgres store without the private cluster", []string{"--dev", "--dev-temporal-store", "postgres"}, Env{"DATABASE_URL=postgres://db/kam"}, []string{"unset DATABASE_URL"}},
 		{"services-only alone", []string{"--services-only"}, Env{"DATABASE_URL=x"}, []string{"--services-only needs --dev"}},
 		{"stray argument", []string{"--dev", "now"}, nil, []string{`unexpected argument "now"`}},
 		{"several at once", []string{"--log-format", "xml", "--http-addr", "nope"}, nil, []string{"--log-format", "--http-addr", "DATABASE_URL"}},

@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -34,6 +37,12 @@ type Deps struct {
 	// Dir holds managers.csv, accounts.csv and script.csv (deploy/demo).
 	Dir    string
 	Logger *slog.Logger
+	// PublicURL and SurveySecret make the survey links the customers of the
+	// demo open (activities.SurveyToken), as the worker mails them.
+	PublicURL    string
+	SurveySecret []byte
+	// HTTP answers surveys through the worker's public survey page.
+	HTTP *http.Client
 }
 
 // How long the script keeps acting; the policy's timers take over after.
@@ -146,6 +155,12 @@ func (p *Player) act(ctx context.Context, d Deps, elapsed time.Duration) error {
 	if err != nil {
 		return err
 	}
+	if st.Stage == workflows.StageLost || st.Stage == workflows.StageDisqualified || st.Stage == workflows.StageClosed {
+		return nil // its customer has moved on
+	}
+	if err := p.answerSurveys(ctx, d); err != nil {
+		return err
+	}
 	switch st.Stage {
 	case workflows.StageEngage:
 		if p.wants("deepen") {
@@ -179,6 +194,54 @@ func (p *Player) event(ctx context.Context, d Deps, name, kind string, amount fl
 		ExternalID: "demo:" + p.Profile.ID + ":" + name, Kind: kind, At: time.Now().UTC(),
 		Amount: amount, Severity: severity, Note: "demo",
 	})
+}
+
+// answerSurveys plays the customer: a survey is answered through its link
+// (the public page a mail leads to) once it is 10 seconds old. Content
+// customers are promoters, those on their way out detractors; which
+// customers answer at all depends on the account, as in life.
+func (p *Player) answerSurveys(ctx context.Context, d Deps) error {
+	if sum := sha256.Sum256([]byte(p.Profile.ID)); sum[0]%4 == 0 {
+		return nil // a quarter never answer: the response rate is not 100%
+	}
+	open, err := d.Store.OpenSurveys(ctx, p.Profile.ID, time.Now())
+	if err != nil {
+		return err
+	}
+	for _, sv := range open {
+		if time.Since(sv.SentAt) < 10*time.Second {
+			continue
+		}
+		score, comment := p.opinion(sv.Kind)
+		form := url.Values{"score": {strconv.Itoa(score)}, "comment": {comment}}
+		link := d.PublicURL + "/s/" + activities.SurveyToken(d.SurveySecret, sv.ID)
+		resp, err := d.HTTP.PostForm(link, form)
+		if err != nil {
+			return fmt.Errorf("answer survey %s: %w", sv.ID, err)
+		}
+		resp.Body.Close()
+		// 409: answered meanwhile (a restart, or two demo players).
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusConflict {
+			return fmt.Errorf("answer survey %s: the survey page answered %s", sv.ID, resp.Status)
+		}
+	}
+	return nil
+}
+
+// opinion is what the account's customer thinks, by where its script leads.
+func (p *Player) opinion(kind string) (int, string) {
+	unhappy := p.wants("churn")
+	switch {
+	case kind == "csat" && unhappy:
+		return 2, "Deliveries keep slipping."
+	case kind == "csat":
+		return 5, "Very responsive team."
+	case unhappy:
+		return 3, "We are looking at other suppliers."
+	case p.Script == "maintain":
+		return 10, "Reliable partner, we recommend you."
+	}
+	return 8, "Good so far."
 }
 
 // completeVisits plays the manager reporting on every visit that is open.

@@ -23,10 +23,14 @@ type Options struct {
 	// generated secrets and dev.env. Created when missing.
 	DataDir string
 	// DatabaseURL, when set, is used instead of a private cluster.
-	DatabaseURL      string
-	TemporalPort     int
-	UIPort           int
-	SearchAttributes map[string]enumspb.IndexedValueType
+	DatabaseURL string
+	// TemporalOnPostgres keeps Temporal's data in the private cluster
+	// (databases temporal and temporal_visibility) instead of the SQLite
+	// file; it needs the cluster, so DatabaseURL must be empty.
+	TemporalOnPostgres bool
+	TemporalPort       int
+	UIPort             int
+	SearchAttributes   map[string]enumspb.IndexedValueType
 	// CodecEndpoint is the worker's /codec URL; the UI decrypts payloads
 	// through it.
 	CodecEndpoint string
@@ -64,6 +68,9 @@ const DevKeyFile = "encryption.keys"
 
 // Start brings the stack up. On error everything it started is stopped again.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.TemporalOnPostgres && opts.DatabaseURL != "" {
+		return nil, errors.New("temporal on PostgreSQL uses the dev stack's private cluster, which a database URL turns off: give one or the other")
+	}
 	s := &Stack{}
 	defer func() {
 		if err != nil {
@@ -90,14 +97,24 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		s.AdminDatabaseURL = s.pg.URL("postgres")
 	}
-	s.temporal, err = StartTemporal(TemporalOptions{
+	topts := TemporalOptions{
 		FrontendPort:     opts.TemporalPort,
 		UIPort:           opts.UIPort,
 		DatabaseFile:     filepath.Join(opts.DataDir, "temporal.db"),
 		Namespace:        "default",
 		SearchAttributes: opts.SearchAttributes,
 		CodecEndpoint:    opts.CodecEndpoint,
-	})
+	}
+	if opts.TemporalOnPostgres {
+		topts.Postgres = &PostgresStore{}
+		if topts.Postgres.URL, err = s.pg.EnsureDatabase(ctx, "temporal"); err != nil {
+			return nil, err
+		}
+		if topts.Postgres.VisibilityURL, err = s.pg.EnsureDatabase(ctx, "temporal_visibility"); err != nil {
+			return nil, err
+		}
+	}
+	s.temporal, err = StartTemporal(topts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 // Package devstack runs the parts of kamflow's one-machine stack that a
 // newcomer would otherwise have to install: an embedded Temporal server on a
-// SQLite file, the Temporal UI, and a private PostgreSQL cluster.
+// SQLite file (or in the private cluster, on request), the Temporal UI, and
+// a private PostgreSQL cluster.
 //
 // It is the only package that links go.temporal.io/server and the UI server,
 // so only the worker binary pays for them.
@@ -39,8 +40,11 @@ type TemporalOptions struct {
 	FrontendPort int
 	// UIPort serves the Temporal UI; 0 disables it.
 	UIPort int
-	// DatabaseFile is the SQLite file that keeps workflows across restarts.
+	// DatabaseFile is the SQLite file that keeps workflows across restarts,
+	// unless Postgres is set.
 	DatabaseFile string
+	// Postgres, when set, keeps them in PostgreSQL instead.
+	Postgres *PostgresStore
 	// Namespace is created at start when missing.
 	Namespace string
 	// SearchAttributes are registered in Namespace.
@@ -154,8 +158,9 @@ func (t *Temporal) Stop() {
 	}
 }
 
-// devDynamicConfig lifts the limits that make a single-host server on SQLite
-// throttle itself long before the disk or the CPU is busy.
+// devDynamicConfig lifts the limits that make a single-host server throttle
+// itself long before the disk or the CPU is busy. It is the same for both
+// stores, so that SQLite and PostgreSQL compare on persistence alone.
 func devDynamicConfig() dynamicconfig.StaticClient {
 	const unlimitedQPS = 100000
 	dc := dynamicconfig.StaticClient{}
@@ -174,7 +179,7 @@ func devDynamicConfig() dynamicconfig.StaticClient {
 		dc[s.Key()] = unlimitedQPS
 	}
 	// Every open account stays in the history cache instead of being reloaded
-	// from SQLite on each signal.
+	// from the store on each signal.
 	dc[dynamicconfig.HistoryCacheHostLevelMaxSize.Key()] = 32768
 	// Search attributes registered at start are usable by the first query.
 	dc[dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key()] = true
@@ -189,14 +194,10 @@ func (o TemporalOptions) serverConfig() (*config.Config, error) {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30e9
 	conf.Global.Membership.BroadcastAddress = o.IP
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
 	conf.Persistence.NumHistoryShards = 1
-	sqlConf, err := o.sqliteConfig()
-	if err != nil {
+	if err := o.persistence(&conf.Persistence); err != nil {
 		return nil, err
 	}
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
 	const clusterName = "active"
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
@@ -231,8 +232,44 @@ func (o TemporalOptions) serverConfig() (*config.Config, error) {
 	return &conf, nil
 }
 
-// sqliteConfig creates the schema on first use and the namespace with its
-// search attributes whenever it is missing.
+// persistence points the server at its store, with the schema in place
+// and the namespace with its search attributes created whenever missing.
+func (o TemporalOptions) persistence(p *config.Persistence) error {
+	var main *config.SQL
+	if o.Postgres != nil {
+		var visibility *config.SQL
+		var err error
+		if main, visibility, err = o.Postgres.postgresConfig(); err != nil {
+			return err
+		}
+		p.DefaultStore, p.VisibilityStore = "postgres", "postgres-visibility"
+		p.DataStores = map[string]config.DataStore{"postgres": {SQL: main}, "postgres-visibility": {SQL: visibility}}
+	} else {
+		var err error
+		if main, err = o.sqliteConfig(); err != nil {
+			return err
+		}
+		p.DefaultStore, p.VisibilityStore = "sqlite", "sqlite"
+		p.DataStores = map[string]config.DataStore{"sqlite": {SQL: main}}
+	}
+	// The sqlite schema package writes the namespace record through the
+	// generic SQL persistence layer of main's plugin, so it serves the
+	// PostgreSQL store alike. Custom search attributes become aliases of
+	// the visibility table's predefined columns (Keyword01 ...) in the
+	// namespace record, which is how SQL visibility on either database
+	// knows them: no operator call after start, and no wait for the
+	// namespace cache to see a namespace registered through the API.
+	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return fmt.Errorf("namespace %s: %w", o.Namespace, err)
+	}
+	if err := sqliteschema.CreateNamespaces(main, ns); err != nil {
+		return fmt.Errorf("create namespace %s in temporal database %s: %w", o.Namespace, main.DatabaseName, err)
+	}
+	return nil
+}
+
+// sqliteConfig creates the schema on first use.
 func (o TemporalOptions) sqliteConfig() (*config.SQL, error) {
 	conf := &config.SQL{
 		PluginName:   sqliteplugin.PluginName,
@@ -253,13 +290,6 @@ func (o TemporalOptions) sqliteConfig() (*config.SQL, error) {
 		}
 	} else if err != nil {
 		return nil, fmt.Errorf("temporal database %s: %w", o.DatabaseFile, err)
-	}
-	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
-	if err != nil {
-		return nil, fmt.Errorf("namespace %s: %w", o.Namespace, err)
-	}
-	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
-		return nil, fmt.Errorf("create namespace %s in %s: %w", o.Namespace, o.DatabaseFile, err)
 	}
 	return conf, nil
 }

@@ -43,7 +43,9 @@ ON CONFLICT (id) DO NOTHING
 RETURNING ` + surveyCols
 	surveySQL            = `SELECT ` + surveyCols + ` FROM surveys WHERE id = $1`
 	surveyByTokenHashSQL = `SELECT ` + surveyCols + ` FROM surveys WHERE token_hash = $1`
-	responseSQL          = `SELECT survey_id, nps, csat, comment, answered_at FROM survey_responses WHERE survey_id = $1`
+	openSurveysSQL       = `SELECT ` + surveyCols + ` FROM surveys
+WHERE account_id = $1 AND answered_at IS NULL AND due_at > $2 ORDER BY sent_at, id`
+	responseSQL = `SELECT survey_id, nps, csat, comment, answered_at FROM survey_responses WHERE survey_id = $1`
 )
 
 // CreateSurvey stores a survey once per id and returns the stored row. A
@@ -74,6 +76,16 @@ func (s *Store) SurveyByTokenHash(ctx context.Context, hash []byte) (Survey, err
 		sv.Response = &r
 	}
 	return sv, nil
+}
+
+// OpenSurveys returns an account's surveys that can still be answered at
+// now, oldest first.
+func (s *Store) OpenSurveys(ctx context.Context, accountID string, now time.Time) ([]Survey, error) {
+	out := []Survey{}
+	if err := s.db.SelectContext(ctx, &out, openSurveysSQL, accountID, now); err != nil {
+		return nil, fmt.Errorf("open surveys of account %s: %w", accountID, err)
+	}
+	return out, nil
 }
 
 // Single use and expiry are decided by the UPDATE's WHERE, atomically: of
