@@ -21,14 +21,20 @@ import (
 // To.
 //
 // The statements read what the period needs rather than the whole history:
-// the transitions, scores, answers and tasks from the period's start on
-// (migrations/0004_kpi_indexes.sql indexes each table by the time its
-// figure is bounded by), the accounts table for what holds now, and for
-// what held before the period one index probe per account (the stay that
-// was open at From) or one ordered index scan (the tier at From). They run
-// concurrently, so a report takes about as long as its slowest statement.
-// Each statement sees one snapshot; the report as a whole may not, which a
-// dashboard can afford.
+// the transitions, scores, answers and tasks of the period (and each
+// account's first stage change or score after it), each through an index
+// on the time its figure is bounded by (migrations/0004_kpi_indexes.sql and
+// 0005_kpi_previous.sql), and the accounts table for what holds now. What
+// held before the period comes with the period's own rows: a transition
+// carries when the stay it ends began (entered_at), and a score the
+// account's previous score's time and tier (prev_at, prev_tier). So the
+// stage or tier at a moment is read off the first row at or after it, with
+// no window function, no per-account probe (but for a team's tier moves,
+// where probing its few accounts is cheaper) and no older rows. The
+// statements run concurrently, so on two cores a report takes about half
+// their sum, or its slowest statement if that is longer. Each statement
+// sees one snapshot; the report as a whole may not, which a dashboard can
+// afford.
 
 // KPIQuery selects the period and the accounts of a KPI report.
 type KPIQuery struct {
@@ -297,91 +303,111 @@ var ladderStages = []string{"identify", "engage", "deepen", "maintain", "churn_r
 const (
 	kpiScopeAccount = `($3 OR account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))`
 
-	// kpiLifecycleSQL reads the transitions from the period's start on, in
-	// each account's order. An account's stage at a moment is the
-	// from_stage of its first transition at or after it, or, when there is
-	// none, the to_stage of its last transition (its current stage). A
-	// stay's start is the transition before the one that ends it: among
-	// these rows, or, for an account's first row, its latest transition
-	// before the period (one index probe). Customers whose stage has not
-	// changed since the period's start (stage_since before it) have no rows
-	// here and are counted, as retained, from the accounts table.
-	kpiLifecycleSQL = `
-WITH p AS (
-    SELECT account_id, from_stage, to_stage, at, lag(at) OVER w AS prev_at, lead(at) OVER w AS next_at
-    FROM stage_transitions
-    WHERE at >= $1 AND ` + kpiScopeAccount + `
-    WINDOW w AS (PARTITION BY account_id ORDER BY at, key)
-), per AS (
+	// kpiFunnelSQL reads the moves into each stage in the period. An
+	// account counts once per stage it entered, and as converted when its
+	// first move into a stage comes no later than its last move into the
+	// next: per account for the four stages of the ladder, which also give
+	// acquisition (onboarding is the move from no stage into identify), and
+	// as distinct accounts for the other four.
+	kpiFunnelSQL = `
+WITH per AS (
     SELECT account_id,
-        max(from_stage) FILTER (WHERE prev_at IS NULL) AS start_stage,
-        COALESCE(max(from_stage) FILTER (WHERE at >= $2 AND (prev_at IS NULL OR prev_at < $2)),
-                 max(to_stage) FILTER (WHERE next_at IS NULL)) AS end_stage,
-        bool_or(from_stage = '' AND at < $2) AS onboarded,
-        bool_or(to_stage = 'deepen' AND at < $2) AS deepened,
-        min(at) FILTER (WHERE at < $2 AND to_stage = 'identify') AS e_identify,
-        min(at) FILTER (WHERE at < $2 AND to_stage = 'engage') AS e_engage,
-        min(at) FILTER (WHERE at < $2 AND to_stage = 'deepen') AS e_deepen,
-        min(at) FILTER (WHERE at < $2 AND to_stage = 'maintain') AS e_maintain,
-        min(at) FILTER (WHERE at < $2 AND to_stage = 'churn_recovery') AS e_churn_recovery,
-        min(at) FILTER (WHERE at < $2 AND to_stage = 'lost') AS e_lost,
-        min(at) FILTER (WHERE at < $2 AND to_stage = 'disqualified') AS e_disqualified,
-        min(at) FILTER (WHERE at < $2 AND to_stage = 'closed') AS e_closed,
-        max(at) FILTER (WHERE at < $2 AND to_stage = 'engage') AS l_engage,
-        max(at) FILTER (WHERE at < $2 AND to_stage = 'deepen') AS l_deepen,
-        max(at) FILTER (WHERE at < $2 AND to_stage = 'maintain') AS l_maintain
-    FROM p GROUP BY account_id
-), stays AS (
-    SELECT from_stage AS stage, to_stage, at - COALESCE(prev_at,
-        (SELECT max(o.at) FROM stage_transitions o WHERE o.account_id = p.account_id AND o.at < $1)) AS took
-    FROM p WHERE at < $2 AND from_stage <> ''
+        bool_or(from_stage = '') AS onboarded,
+        min(at) FILTER (WHERE to_stage = 'identify') AS first_identify,
+        min(at) FILTER (WHERE to_stage = 'engage') AS first_engage,
+        max(at) FILTER (WHERE to_stage = 'engage') AS last_engage,
+        min(at) FILTER (WHERE to_stage = 'deepen') AS first_deepen,
+        max(at) FILTER (WHERE to_stage = 'deepen') AS last_deepen,
+        max(at) FILTER (WHERE to_stage = 'maintain') AS last_maintain
+    FROM stage_transitions
+    WHERE to_stage IN ('identify', 'engage', 'deepen', 'maintain') AND at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
+    GROUP BY account_id
+), off_ladder AS (
+    SELECT to_stage, count(DISTINCT account_id) AS entered
+    FROM stage_transitions
+    WHERE to_stage IN ('churn_recovery', 'lost', 'disqualified', 'closed') AND at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
+    GROUP BY to_stage
 )
-SELECT
-    (SELECT json_build_object(
-        'identified', count(*) FILTER (WHERE onboarded),
-        'deepened', count(*) FILTER (WHERE onboarded AND deepened),
-        'entered', json_build_array(count(e_identify), count(e_engage), count(e_deepen), count(e_maintain),
-            count(e_churn_recovery), count(e_lost), count(e_disqualified), count(e_closed)),
-        'converted', json_build_array(count(*) FILTER (WHERE l_engage >= e_identify),
-            count(*) FILTER (WHERE l_deepen >= e_engage), count(*) FILTER (WHERE l_maintain >= e_deepen)))
-     FROM per) AS funnel,
-    (SELECT json_build_object(
-        'active', count(*) + (SELECT count(*) FROM accounts
-            WHERE stage IN ('deepen', 'maintain', 'churn_recovery') AND stage_since < $1
-              AND ($3 OR manager_id = ANY ($4))),
-        'lost', count(*) FILTER (WHERE end_stage = 'lost'),
-        'closed', count(*) FILTER (WHERE end_stage IN ('closed', 'disqualified')))
-     FROM per WHERE start_stage IN ('deepen', 'maintain', 'churn_recovery')) AS retention,
-    (SELECT COALESCE(json_agg(x), '[]') FROM (
-        SELECT stage, count(*) AS stays,
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM took) / 86400) AS median_days,
-            count(*) FILTER (WHERE to_stage = 'maintain') AS to_maintain,
-            count(*) FILTER (WHERE to_stage = 'lost') AS to_lost,
-            count(*) FILTER (WHERE to_stage = 'closed') AS to_closed
-        FROM stays GROUP BY stage) x) AS stays`
+SELECT count(*) FILTER (WHERE onboarded) AS identified,
+    count(*) FILTER (WHERE onboarded AND last_deepen IS NOT NULL) AS deepened,
+    jsonb_build_object('identify', count(first_identify), 'engage', count(last_engage), 'deepen', count(last_deepen),
+        'maintain', count(last_maintain)) || (SELECT COALESCE(jsonb_object_agg(to_stage, entered), '{}') FROM off_ladder) AS entered,
+    json_build_array(count(*) FILTER (WHERE last_engage >= first_identify),
+        count(*) FILTER (WHERE last_deepen >= first_engage), count(*) FILTER (WHERE last_maintain >= first_deepen)) AS converted
+FROM per`
 
-	// kpiAnswersSQL counts survey answers by week: kamflow's own surveys,
-	// and survey_response events fed by operations unless the event
-	// records the answer to one of kamflow's surveys (its external id is
-	// the survey id or "survey:" and the id), the same rule as scoring. An
-	// answer's time is on both the survey and its response, so both sides
-	// of the join are read by period.
+	// kpiStaysSQL reads the stays that ended in the period, by the stage
+	// they were in: a transition ends the stay that began at its
+	// entered_at. Listing the stages makes one index range per stage, read
+	// in stage order, so nothing is sorted but each stage's stay lengths.
+	kpiStaysSQL = `
+SELECT from_stage AS stage, count(*) AS stays,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', at - entered_at) / 86400) AS median_days,
+    count(*) FILTER (WHERE to_stage = 'maintain') AS to_maintain,
+    count(*) FILTER (WHERE to_stage = 'lost') AS to_lost,
+    count(*) FILTER (WHERE to_stage = 'closed') AS to_closed
+FROM stage_transitions
+WHERE from_stage IN ('identify', 'engage', 'deepen', 'maintain', 'churn_recovery', 'lost', 'disqualified', 'closed')
+  AND at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
+GROUP BY from_stage`
+
+	// kpiRetentionSQL: an account's stage at a moment is the one of the
+	// stay open then, the from_stage of the transition that ends it (at or
+	// after the moment, entered_at before it or none: the account's first);
+	// with no such transition, its stage now. So the customers at the
+	// period's start are those whose stage has not changed since before it
+	// (stage_since, from the accounts table) and those whose stay open at
+	// the start was in a customer stage; of the latter, the stay open at the
+	// end gives where they ended, and without one the account's stage now
+	// (of which only the end stages count).
+	kpiRetentionSQL = `
+WITH opening AS (
+    SELECT account_id FROM stage_transitions
+    WHERE from_stage IN ('deepen', 'maintain', 'churn_recovery') AND at >= $1
+      AND (entered_at < $1 OR entered_at IS NULL) AND ` + kpiScopeAccount + `
+), closing AS (
+    SELECT account_id, from_stage AS stage FROM stage_transitions
+    WHERE from_stage IN ('', 'identify', 'engage', 'deepen', 'maintain', 'churn_recovery', 'lost', 'disqualified', 'closed')
+      AND at >= $2 AND (entered_at < $2 OR entered_at IS NULL)
+), ended AS (
+    SELECT COALESCE(c.stage, a.stage) AS stage
+    FROM opening o
+    LEFT JOIN closing c ON c.account_id = o.account_id
+    LEFT JOIN accounts a ON a.id = o.account_id AND a.stage IN ('lost', 'disqualified', 'closed')
+)
+SELECT count(*) + (SELECT count(*) FROM accounts
+        WHERE stage IN ('deepen', 'maintain', 'churn_recovery') AND stage_since < $1 AND ($3 OR manager_id = ANY ($4))) AS active,
+    count(*) FILTER (WHERE stage = 'lost') AS lost,
+    count(*) FILTER (WHERE stage IN ('closed', 'disqualified')) AS closed
+FROM ended`
+
+	// kpiAnswersSQL counts survey answers by week: kamflow's own surveys
+	// (a response carries the time of its answer, as its survey does), and
+	// survey_response events fed by operations unless the event records
+	// the answer to one of kamflow's surveys (its external id is the survey
+	// id or "survey:" and the id), the same rule as scoring. That rule is
+	// one index probe per event, LATERAL ... LIMIT 1 keeping it one: for a
+	// team, the planner overestimates the events and would hash every
+	// survey instead. Weeks are binned from a Monday (2001-01-01), UTC.
 	kpiAnswersSQL = `
 WITH answers AS (
     SELECT r.answered_at AS at, r.nps, r.csat
-    FROM survey_responses r JOIN surveys s ON s.id = r.survey_id
-    WHERE r.answered_at >= $1 AND r.answered_at < $2 AND s.answered_at >= $1 AND s.answered_at < $2
-      AND ($3 OR s.account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))
+    FROM survey_responses r
+    WHERE r.answered_at >= $1 AND r.answered_at < $2
+      AND ($3 OR r.survey_id IN (SELECT s.id FROM surveys s
+          WHERE s.answered_at >= $1 AND s.answered_at < $2
+            AND s.account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4))))
     UNION ALL
     SELECT e.at, e.nps, e.csat
     FROM account_events e
+    LEFT JOIN LATERAL (SELECT true AS answered FROM surveys s WHERE s.account_id = e.account_id
+        AND s.id = ANY (ARRAY[e.external_id, CASE WHEN e.external_id LIKE 'survey:%' THEN substr(e.external_id, 8) END])
+        LIMIT 1) k ON true
     WHERE e.kind = 'survey_response' AND e.status = 'applied' AND e.at >= $1 AND e.at < $2
-      AND (e.nps IS NOT NULL OR e.csat IS NOT NULL)
+      AND (e.nps IS NOT NULL OR e.csat IS NOT NULL) AND k.answered IS NULL
       AND ($3 OR e.account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))
-      AND NOT EXISTS (SELECT 1 FROM surveys s WHERE s.account_id = e.account_id
-          AND s.id = ANY (ARRAY[e.external_id, CASE WHEN e.external_id LIKE 'survey:%' THEN substr(e.external_id, 8) END]))
 )
-SELECT date_trunc('week', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS week,
+SELECT date_bin('7 days', at, '2001-01-01 00:00:00+00') AS week,
     count(nps) AS nps_responses,
     count(*) FILTER (WHERE nps >= 9) AS promoters,
     count(*) FILTER (WHERE nps BETWEEN 7 AND 8) AS passives,
@@ -400,29 +426,23 @@ SELECT count(*) AS sent,
 FROM surveys
 WHERE sent_at >= $1 AND sent_at < $2 AND ` + kpiScopeAccount
 
-	// kpiTierMovesSQL pairs each account's latest score in the period with
-	// its latest score before it. For every account, both sides come in
-	// account order, newest first, from one covering index, so the planner
-	// merges them rather than probing the index once per account.
+	// kpiTierMovesSQL pairs each account's first score in the period, which
+	// carries its tier before the period (prev_tier, empty when it had none:
+	// new), with its tier at the period's end: the prev_tier of its first
+	// score from the end on or, with none, its tier now (InsertScore keeps
+	// accounts.tier that of the latest score). Each side is one index range.
 	kpiTierMovesSQL = `
-WITH latest AS (
-    SELECT DISTINCT ON (account_id) account_id, tier
-    FROM scores
-    WHERE at >= $1 AND at < $2
-    ORDER BY account_id DESC, at DESC, key DESC
-), prev AS (
-    SELECT DISTINCT ON (account_id) account_id, tier
-    FROM scores
-    WHERE at < $1
-    ORDER BY account_id DESC, at DESC, key DESC
-)
-SELECT COALESCE(p.tier, '') AS from_tier, l.tier AS to_tier, count(*) AS accounts
-FROM latest l LEFT JOIN prev p ON p.account_id = l.account_id
+SELECT f.prev_tier AS from_tier, COALESCE(e.prev_tier, a.tier) AS to_tier, count(*) AS accounts
+FROM scores f
+JOIN accounts a ON a.id = f.account_id
+LEFT JOIN scores e ON e.account_id = f.account_id AND e.at >= $2 AND e.prev_at < $2
+WHERE f.at >= $1 AND f.at < $2 AND f.prev_at < $1
 GROUP BY 1, 2`
 
-	// kpiTierMovesScopedSQL is the same pairing for some managers'
-	// accounts: two index probes per account of theirs beat reading every
-	// score ($3 is the managers).
+	// kpiTierMovesScopedSQL pairs the same two tiers for some managers'
+	// accounts, each by one index probe per account of theirs (its latest
+	// score in the period and its latest before), which beats reading the
+	// period's scores of every account ($3 is the managers).
 	kpiTierMovesScopedSQL = `
 SELECT COALESCE(p.tier, '') AS from_tier, l.tier AS to_tier, count(*) AS accounts
 FROM accounts a
@@ -437,10 +457,18 @@ GROUP BY 1, 2`
 	// managers).
 	kpiLive = ` stage NOT IN ('lost', 'disqualified', 'closed') AND ($1 OR manager_id = ANY ($2))`
 
+	// kpiRiskBandsSQL reads the live accounts in churn-risk order, which the
+	// count does not need: it makes accounts_live_risk_idx, which holds all
+	// the count needs, cheaper to the planner than the table and a sort.
+	// Unordered, the index looks dearer than the table once updates have
+	// left it larger than it needs (as in SeedKPIBench's record), and
+	// reading 100,000 account rows takes three times as long. A team's
+	// accounts still come by manager.
 	kpiRiskBandsSQL = `
-SELECT CASE WHEN churn_risk < 0.3 THEN 'low' WHEN churn_risk < 0.6 THEN 'medium' ELSE 'high' END AS band,
-    tier, count(*) AS accounts
-FROM accounts WHERE` + kpiLive + `
+SELECT band, tier, count(*) AS accounts
+FROM (SELECT CASE WHEN churn_risk < 0.3 THEN 'low' WHEN churn_risk < 0.6 THEN 'medium' ELSE 'high' END AS band, tier
+      FROM accounts WHERE` + kpiLive + `
+      ORDER BY churn_risk DESC) a
 GROUP BY 1, 2`
 
 	kpiTopRiskSQL = `
@@ -490,10 +518,14 @@ GROUP BY kind ORDER BY kind`
 
 // kpiSettingsSQL tunes the transaction of one report statement. JIT
 // compilation costs a few hundred milliseconds of CPU for statements the
-// planner finds expensive, more than they take to run; and a period's rows
-// per account are grouped and sorted in memory, which the default work_mem
-// (4 MB) is too small for at 100,000 accounts.
-const kpiSettingsSQL = `SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)`
+// planner finds expensive, more than they take to run; a period's rows per
+// account are grouped in memory, which the default work_mem (4 MB) is too
+// small for at 100,000 accounts; and the report already runs three
+// statements at once, so parallel workers only add their own start and
+// coordination to the CPU it needs (at 100,000 accounts they made the
+// report slower on two cores).
+const kpiSettingsSQL = `SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true),
+    set_config('max_parallel_workers_per_gather', '0', true)`
 
 // kpiRead runs fn in a read-only transaction with kpiSettingsSQL applied.
 func (s *Store) kpiRead(ctx context.Context, what string, fn func(tx *sqlx.Tx) error) (err error) {
@@ -531,29 +563,58 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 	from, to := q.From.UTC(), q.To.UTC()
 	r := KPIReport{From: from, To: to}
 
-	// Each group of statements writes its own fields of r. Three at a time
-	// keep both cores busy without holding many of the pool's connections.
+	// Each group of statements writes its own fields of r (the lifecycle
+	// figures their own variables, combined once all are in), largest
+	// first. Three at a time keep both cores busy without holding many of
+	// the pool's connections.
+	var (
+		funnel    kpiFunnel
+		stays     []kpiStays
+		retention kpiRetention
+	)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(3)
 	read := func(what string, fn func(tx *sqlx.Tx) error) {
 		g.Go(func() error { return s.kpiRead(ctx, what, fn) })
 	}
-	read("lifecycle", func(tx *sqlx.Tx) error { return kpiLifecycle(ctx, tx, &r, from, to, all, managers) })
-	read("survey answers", func(tx *sqlx.Tx) error {
-		return sqlx.SelectContext(ctx, tx, &r.Satisfaction.Weeks, kpiAnswersSQL, from, to, all, managers)
+	read("funnel", func(tx *sqlx.Tx) error {
+		return sqlx.GetContext(ctx, tx, &funnel, kpiFunnelSQL, from, to, all, managers)
 	})
 	read("tier moves", func(tx *sqlx.Tx) error {
 		if all {
-			// The plan this statement is written for reads both sides in
-			// index order; left to itself the planner sorts the period's
-			// scores instead, which measured a third slower at 100,000
-			// accounts (90 days: 250 ms against 170 ms).
-			if _, err := tx.ExecContext(ctx, `SELECT set_config('enable_sort', 'off', true)`); err != nil {
-				return fmt.Errorf("settings: %w", err)
-			}
 			return sqlx.SelectContext(ctx, tx, &r.TierMoves.Cells, kpiTierMovesSQL, from, to)
 		}
 		return sqlx.SelectContext(ctx, tx, &r.TierMoves.Cells, kpiTierMovesScopedSQL, from, to, managers)
+	})
+	read("survey answers", func(tx *sqlx.Tx) error {
+		return sqlx.SelectContext(ctx, tx, &r.Satisfaction.Weeks, kpiAnswersSQL, from, to, all, managers)
+	})
+	read("tasks", func(tx *sqlx.Tx) error {
+		if err := sqlx.SelectContext(ctx, tx, &r.SLA.ByKind, kpiSLASQL, from, to, all, managers); err != nil {
+			return fmt.Errorf("sla: %w", err)
+		}
+		if err := sqlx.SelectContext(ctx, tx, &r.TasksByManager, kpiOpenTasksSQL, to, all, managers); err != nil {
+			return fmt.Errorf("open tasks: %w", err)
+		}
+		return nil
+	})
+	read("stays and retention", func(tx *sqlx.Tx) error {
+		if err := sqlx.SelectContext(ctx, tx, &stays, kpiStaysSQL, from, to, all, managers); err != nil {
+			return fmt.Errorf("stays: %w", err)
+		}
+		if err := sqlx.GetContext(ctx, tx, &retention, kpiRetentionSQL, from, to, all, managers); err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		return nil
+	})
+	read("surveys and escalations", func(tx *sqlx.Tx) error {
+		if err := sqlx.GetContext(ctx, tx, &r.SurveyResponse, kpiSurveysSQL, from, to, all, managers); err != nil {
+			return fmt.Errorf("surveys sent: %w", err)
+		}
+		if err := sqlx.SelectContext(ctx, tx, &r.Escalations, kpiEscalationsSQL, from, to, all, managers); err != nil {
+			return fmt.Errorf("escalations: %w", err)
+		}
+		return nil
 	})
 	read("risk", func(tx *sqlx.Tx) error {
 		if err := sqlx.SelectContext(ctx, tx, &r.RiskBands, kpiRiskBandsSQL, all, managers); err != nil {
@@ -564,88 +625,74 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 		}
 		return nil
 	})
-	read("work", func(tx *sqlx.Tx) error {
-		if err := sqlx.GetContext(ctx, tx, &r.SurveyResponse, kpiSurveysSQL, from, to, all, managers); err != nil {
-			return fmt.Errorf("surveys sent: %w", err)
-		}
-		if err := sqlx.SelectContext(ctx, tx, &r.TasksByManager, kpiOpenTasksSQL, to, all, managers); err != nil {
-			return fmt.Errorf("open tasks: %w", err)
-		}
-		if err := sqlx.SelectContext(ctx, tx, &r.Escalations, kpiEscalationsSQL, from, to, all, managers); err != nil {
-			return fmt.Errorf("escalations: %w", err)
-		}
-		if err := sqlx.SelectContext(ctx, tx, &r.SLA.ByKind, kpiSLASQL, from, to, all, managers); err != nil {
-			return fmt.Errorf("sla: %w", err)
-		}
-		return nil
-	})
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	if err == nil {
+		err = r.lifecycle(funnel, stays, retention)
+	}
+	if err != nil {
 		return KPIReport{}, fmt.Errorf("kpis %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
 	r.finish()
 	return r, nil
 }
 
+// kpiFunnel is kpiFunnelSQL's row: entered by stage (a stage nobody
+// entered may be missing), converted for the first three.
+type kpiFunnel struct {
+	Identified int    `db:"identified"`
+	Deepened   int    `db:"deepened"`
+	Entered    []byte `db:"entered"`
+	Converted  []byte `db:"converted"`
+}
+
 // kpiStays are the stays in one stage that ended in the period, with
 // where they ended.
 type kpiStays struct {
-	Stage      string   `json:"stage"`
-	Stays      int      `json:"stays"`
-	MedianDays *float64 `json:"median_days"`
-	ToMaintain int      `json:"to_maintain"`
-	ToLost     int      `json:"to_lost"`
-	ToClosed   int      `json:"to_closed"`
+	Stage      string   `db:"stage"`
+	Stays      int      `db:"stays"`
+	MedianDays *float64 `db:"median_days"`
+	ToMaintain int      `db:"to_maintain"`
+	ToLost     int      `db:"to_lost"`
+	ToClosed   int      `db:"to_closed"`
 }
 
-// kpiLifecycle fills the funnel, acquisition, retention and win-back.
-func kpiLifecycle(ctx context.Context, q sqlx.QueryerContext, r *KPIReport, from, to time.Time, all bool, managers any) error {
-	var row struct {
-		Funnel    []byte `db:"funnel"`
-		Retention []byte `db:"retention"`
-		Stays     []byte `db:"stays"`
-	}
-	if err := sqlx.GetContext(ctx, q, &row, kpiLifecycleSQL, from, to, all, managers); err != nil {
-		return err
-	}
+// kpiRetention is kpiRetentionSQL's row.
+type kpiRetention struct {
+	Active int `db:"active"`
+	Lost   int `db:"lost"`
+	Closed int `db:"closed"`
+}
+
+// lifecycle fills the funnel, acquisition, retention and win-back.
+func (r *KPIReport) lifecycle(f kpiFunnel, stays []kpiStays, ret kpiRetention) error {
 	var (
-		funnel struct {
-			Identified int   `json:"identified"`
-			Deepened   int   `json:"deepened"`
-			Entered    []int `json:"entered"`
-			Converted  []int `json:"converted"`
-		}
-		retention struct {
-			Active int `json:"active"`
-			Lost   int `json:"lost"`
-			Closed int `json:"closed"`
-		}
-		stays []kpiStays
+		entered   map[string]int
+		converted []int
 	)
-	if err := errors.Join(json.Unmarshal(row.Funnel, &funnel), json.Unmarshal(row.Retention, &retention),
-		json.Unmarshal(row.Stays, &stays)); err != nil {
-		return fmt.Errorf("decode: %w", err)
+	if err := errors.Join(json.Unmarshal(f.Entered, &entered), json.Unmarshal(f.Converted, &converted)); err != nil {
+		return fmt.Errorf("funnel: decode: %w", err)
 	}
-	if len(funnel.Entered) != len(ladderStages) || len(funnel.Converted) != 3 {
-		return fmt.Errorf("%d entered and %d converted counts", len(funnel.Entered), len(funnel.Converted))
+	if len(converted) != 3 {
+		return fmt.Errorf("funnel: %d converted counts", len(converted))
 	}
 	r.Funnel = make([]FunnelStage, 0, len(ladderStages))
 	for i, st := range ladderStages {
-		f := FunnelStage{Stage: st, Entered: funnel.Entered[i]}
-		if i < len(funnel.Converted) {
-			f.Next, f.Converted = ladderStages[i+1], funnel.Converted[i]
-			f.Conversion = ratio(f.Converted, f.Entered)
+		fs := FunnelStage{Stage: st, Entered: entered[st]}
+		if i < len(converted) {
+			fs.Next, fs.Converted = ladderStages[i+1], converted[i]
+			fs.Conversion = ratio(fs.Converted, fs.Entered)
 		}
 		if i := slices.IndexFunc(stays, func(x kpiStays) bool { return x.Stage == st }); i >= 0 {
-			f.StaysEnded, f.MedianDays = stays[i].Stays, stays[i].MedianDays
+			fs.StaysEnded, fs.MedianDays = stays[i].Stays, stays[i].MedianDays
 			if st == "churn_recovery" {
 				r.WinBack = WinBack{Recovered: stays[i].ToMaintain, Lost: stays[i].ToLost, Closed: stays[i].ToClosed}
 			}
 		}
-		r.Funnel = append(r.Funnel, f)
+		r.Funnel = append(r.Funnel, fs)
 	}
-	r.Acquisition = Acquisition{Identified: funnel.Identified, Deepened: funnel.Deepened}
-	r.Retention = Retention{ActiveAtStart: retention.Active, Lost: retention.Lost, Closed: retention.Closed,
-		Retained: retention.Active - retention.Lost - retention.Closed}
+	r.Acquisition = Acquisition{Identified: f.Identified, Deepened: f.Deepened}
+	r.Retention = Retention{ActiveAtStart: ret.Active, Lost: ret.Lost, Closed: ret.Closed,
+		Retained: ret.Active - ret.Lost - ret.Closed}
 	return nil
 }
 
@@ -817,8 +864,12 @@ SELECT id,
     (ARRAY['East','North','South','West'])[1 + i % 4], round((1e6 + r6 * 2e8)::numeric, 2), d6 * 0.3, d1 * 0.4,
     'Contact ' || i, 'contact-' || i || '@bench.example', t0, t0, t0
 FROM kpi_life ORDER BY id`, nil},
-	{`INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, reason, at)
-SELECT l.id || ':stage:' || row_number() OVER (PARTITION BY l.id ORDER BY x.at, x.ord), l.id, x.from_stage, x.to_stage, 'seeded', x.at
+	// entered_at and the scores' prev_at and prev_tier as RecordTransition
+	// and InsertScore fill them: from the account's row before, by (at, key).
+	{`INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, reason, at, entered_at)
+SELECT key, account_id, from_stage, to_stage, 'seeded', at, lag(at) OVER (PARTITION BY account_id ORDER BY at, key)
+FROM (SELECT l.id || ':stage:' || row_number() OVER (PARTITION BY l.id ORDER BY x.at, x.ord) AS key, l.id AS account_id,
+    x.from_stage, x.to_stage, x.at
 FROM kpi_life l
 CROSS JOIN LATERAL (VALUES
     (1, '', 'identify', l.t0),
@@ -832,8 +883,8 @@ CROSS JOIN LATERAL (VALUES
     (9, 'churn_recovery', 'lost', l.t_lost),
     (10, 'maintain', 'closed', l.t_closed)
 ) x(ord, from_stage, to_stage, at)
-WHERE x.at <= $1
-ORDER BY l.id, x.at`, []int{2}},
+WHERE x.at <= $1) t
+ORDER BY account_id, at`, []int{2}},
 	{`UPDATE accounts a SET stage = t.to_stage, stage_since = t.at, updated_at = t.at
 FROM (SELECT DISTINCT ON (account_id) account_id, to_stage, at FROM stage_transitions
       WHERE account_id LIKE 'bench-%' ORDER BY account_id, at DESC, key DESC) t
@@ -842,10 +893,11 @@ WHERE a.id = t.account_id`, nil},
 	// with a tier that mostly climbs and sometimes falls back, and a churn
 	// risk that rises in the month before a churn warning.
 	{`INSERT INTO scores (key, account_id, at, value, potential, loyalty, abc, segment, strategy, tier, health,
-    churn_risk, clv, lifecycle, reasons, signals)
-SELECT l.id || ':score:' || (k + 1), l.id, x.at, 'medium', 'medium', 'medium', 'B', 'potential', 'general_2',
-    (ARRAY['prospect','ordinary','core','vip'])[1 + least(3, greatest(0,
-        floor(l.r6 * 2)::int + floor(k * l.d6 / 3)::int - (random() < 0.12)::int))],
+    churn_risk, clv, lifecycle, reasons, signals, prev_at, prev_tier)
+SELECT s.*, COALESCE(lag(at) OVER w, '-infinity'), COALESCE(lag(tier) OVER w, '')
+FROM (SELECT l.id || ':score:' || (k + 1) AS key, l.id AS account_id, x.at, 'medium', 'medium', 'medium', 'B', 'potential',
+    'general_2', (ARRAY['prospect','ordinary','core','vip'])[1 + least(3, greatest(0,
+        floor(l.r6 * 2)::int + floor(k * l.d6 / 3)::int - (random() < 0.12)::int))] AS tier,
     round((100 * (1 - x.risk))::numeric, 1), round(x.risk::numeric, 3), 0, 'growth',
     jsonb_build_array(
         jsonb_build_object('field', 'health', 'text', 'value 3/6 and loyalty 3/6 weighted 60/40: ' || round((100 * (1 - x.risk))::numeric, 1)),
@@ -860,8 +912,9 @@ CROSS JOIN LATERAL (SELECT a.at, CASE
     WHEN l.t_churn IS NOT NULL AND a.at >= l.t_churn - interval '30 days' AND a.at < COALESCE(l.t_recovered, l.t_lost, 'infinity')
         THEN 0.55 + random() * 0.45
     ELSE random() * 0.5 END AS risk) x
-WHERE l.t_engage <= $1 AND x.at <= $1
-ORDER BY l.id, k`, []int{2}},
+WHERE l.t_engage <= $1 AND x.at <= $1) s
+WINDOW w AS (PARTITION BY account_id ORDER BY at, key)
+ORDER BY account_id, at`, []int{2}},
 	{`UPDATE accounts a SET tier = s.tier, health = s.health, churn_risk = s.churn_risk,
     value = s.value, potential = s.potential, loyalty = s.loyalty
 FROM (SELECT DISTINCT ON (account_id) account_id, tier, health, churn_risk, value, potential, loyalty

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -10,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kamflow/kamflow/internal/pgcluster/pgtest"
 )
 
 // The KPI fixture: a quarter, [kF, kT), and a record whose rows sit on the
@@ -528,7 +532,47 @@ func TestSeedKPIBench(t *testing.T) {
 	require.NotEmpty(t, r.TasksByManager)
 	require.NotEmpty(t, r.Escalations)
 	require.Positive(t, r.SLA.Completed)
+	requirePrevious(t, s)
 	require.Error(t, s.SeedKPIBench(ctx, 0, 0, now))
+}
+
+// TestPreviousBackfill migrates a record kept before 0005_kpi_previous.sql
+// and checks the backfill gives every transition and score what lag()
+// gives (what RecordTransition and InsertScore fill in since): rows
+// recorded out of order, and rows at the same time, ordered by key.
+func TestPreviousBackfill(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, pgtest.Database(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	fsys, err := fs.Sub(migrations, "migrations")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectPostgres, s.db.DB, fsys, goose.WithLogger(goose.NopLogger()))
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, 4)
+	require.NoError(t, err)
+	_, err = s.db.ExecContext(ctx, `
+INSERT INTO accounts (id, name) VALUES ('b1', 'B1'), ('b2', 'B2');
+INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, at) VALUES
+    ('b1:stage:1', 'b1', '', 'identify', '2026-01-01 00:00+00'),
+    ('b1:stage:3', 'b1', 'engage', 'deepen', '2026-01-03 00:00+00'),
+    ('b1:stage:2', 'b1', 'identify', 'engage', '2026-01-02 00:00+00'),
+    ('b1:stage:4', 'b1', 'deepen', 'maintain', '2026-01-03 00:00+00'),
+    ('b2:stage:1', 'b2', '', 'identify', '2026-01-01 00:00+00');
+INSERT INTO scores (key, account_id, at, tier) VALUES
+    ('b1:score:2', 'b1', '2026-01-02 00:00+00', 'core'),
+    ('b1:score:1', 'b1', '2026-01-01 00:00+00', 'ordinary'),
+    ('b1:score:3', 'b1', '2026-01-02 00:00+00', 'vip'),
+    ('b2:score:1', 'b2', '2026-01-01 00:00+00', 'prospect')`)
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, 5)
+	require.NoError(t, err)
+	requirePrevious(t, s)
+	var n int
+	require.NoError(t, s.db.GetContext(ctx, &n, `SELECT (SELECT count(entered_at) FROM stage_transitions)
+    + (SELECT count(*) FROM scores WHERE prev_at > '-infinity')`))
+	require.Equal(t, 5, n, "b1's later transitions and scores have a previous row")
 }
 
 // BenchmarkKPIs measures the whole report on 100,000 accounts and a

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -96,6 +97,48 @@ func TestRecordTransition(t *testing.T) {
 	ts, err = s.Transitions(ctx, "acme-1")
 	require.NoError(t, err)
 	require.Len(t, ts, 3)
+
+	// Each row knows when the stay it ends began, the late one included,
+	// and it also began the stay of the row after it; retrying the late
+	// one changes nothing.
+	_, err = s.RecordTransition(ctx, Transition{Key: "acme-1:stage:2", AccountID: "acme-1", From: "engage", To: "deepen", At: t0.Add(time.Hour)})
+	require.NoError(t, err)
+	var entered []sql.NullTime
+	require.NoError(t, s.db.SelectContext(ctx, &entered, `SELECT entered_at FROM stage_transitions WHERE account_id = 'acme-1' ORDER BY at, key`))
+	require.Len(t, entered, 3)
+	require.False(t, entered[0].Valid, "the first transition ends no stay")
+	require.Equal(t, []time.Time{t0, t0.Add(time.Hour)}, []time.Time{entered[1].Time.UTC(), entered[2].Time.UTC()})
+
+	// Transitions at the same time are ordered by key, whatever the order
+	// they were recorded in: the account is in the stage of the last.
+	for _, tr := range []Transition{
+		{Key: "acme-1:stage:5", AccountID: "acme-1", From: "closed", To: "identify", At: t0.Add(3 * time.Hour)},
+		{Key: "acme-1:stage:4", AccountID: "acme-1", From: "lost", To: "closed", At: t0.Add(3 * time.Hour)},
+	} {
+		_, err = s.RecordTransition(ctx, tr)
+		require.NoError(t, err)
+	}
+	a, err = s.Account(ctx, "acme-1")
+	require.NoError(t, err)
+	require.Equal(t, "identify", a.Stage)
+	requirePrevious(t, s)
+}
+
+// requirePrevious checks every transition's entered_at and every score's
+// prev_at and prev_tier against the row before it for its account in (at,
+// key) order, as lag() computes them.
+func requirePrevious(t *testing.T, s *Store) {
+	t.Helper()
+	var bad []string
+	require.NoError(t, s.db.SelectContext(t.Context(), &bad, `
+SELECT key FROM (SELECT key, entered_at, lag(at) OVER (PARTITION BY account_id ORDER BY at, key) AS want
+                 FROM stage_transitions) x
+WHERE entered_at IS DISTINCT FROM want
+UNION ALL
+SELECT key FROM (SELECT key, prev_at, prev_tier, lag(at) OVER w AS want_at, lag(tier) OVER w AS want_tier
+                 FROM scores WINDOW w AS (PARTITION BY account_id ORDER BY at, key)) x
+WHERE (prev_at, prev_tier) IS DISTINCT FROM (COALESCE(want_at, '-infinity'), COALESCE(want_tier, ''))`))
+	require.Empty(t, bad, "rows whose previous row's time or tier is wrong")
 }
 
 func TestInsertScore(t *testing.T) {
@@ -133,6 +176,40 @@ func TestInsertScore(t *testing.T) {
 	latest, err := s.LatestScore(ctx, "acme-1")
 	require.NoError(t, err)
 	require.Equal(t, "acme-1:score:1", latest.Key)
+
+	// The late score is the previous one of the score after it, retried
+	// or not. Scores at the same time are ordered by key: the account takes
+	// the tier of the last, whatever the order they were recorded in.
+	require.NoError(t, s.InsertScore(ctx, old))
+	require.NoError(t, s.InsertScore(ctx, ScoreRow("acme-1:score:2", "acme-1", t0, scoring.Result{Tier: "vip", Health: 90})))
+	require.NoError(t, s.InsertScore(ctx, ScoreRow("acme-1:score:15", "acme-1", t0, scoring.Result{Tier: "ordinary", Health: 40})))
+	type prev struct {
+		Key   string     `db:"key"`
+		First bool       `db:"first"`
+		At    *time.Time `db:"prev_at"`
+		Tier  string     `db:"prev_tier"`
+	}
+	var prevs []prev
+	require.NoError(t, s.db.SelectContext(ctx, &prevs, `SELECT key, prev_at = '-infinity' AS first,
+    NULLIF(prev_at, '-infinity') AS prev_at, prev_tier FROM scores WHERE account_id = 'acme-1' ORDER BY at, key`))
+	for i := range prevs {
+		if prevs[i].At != nil {
+			prevs[i].At = ptr(prevs[i].At.UTC())
+		}
+	}
+	require.Equal(t, []prev{
+		{Key: "acme-1:score:0", First: true},
+		{Key: "acme-1:score:1", At: ptr(t0.Add(-time.Hour)), Tier: "prospect"},
+		{Key: "acme-1:score:15", At: ptr(t0), Tier: "core"},
+		{Key: "acme-1:score:2", At: ptr(t0), Tier: "ordinary"},
+	}, prevs)
+	a, err = s.Account(ctx, "acme-1")
+	require.NoError(t, err)
+	require.Equal(t, "vip", a.Tier)
+	latest, err = s.LatestScore(ctx, "acme-1")
+	require.NoError(t, err)
+	require.Equal(t, "acme-1:score:2", latest.Key)
+	requirePrevious(t, s)
 }
 
 func TestFacts(t *testing.T) {

@@ -112,17 +112,34 @@ const scoreCols = `key, account_id, at, value, potential, loyalty, abc, segment,
 // One statement: the score row and the account's current classes cannot
 // disagree. Only a new score that is the latest moves the account, so a
 // retry changes nothing and an older score recorded late does not win.
+// "Latest" and "previous" are in (at, key) order, as LatestScore reads. A
+// row's prev_at and prev_tier are those of the account's score before it
+// (-infinity and an empty tier for the first, see migrations/0005); a score
+// recorded late also becomes the previous one of the score after it. The
+// account's workflow records one score at a time, so no other insert for
+// the account runs between the lookup and the insert.
 const insertScoreSQL = `
-WITH s AS (
-    INSERT INTO scores (` + scoreCols + `)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+WITH prev AS (
+    SELECT at, tier FROM scores
+    WHERE account_id = $2 AND (at, key) < ($3, $1)
+    ORDER BY at DESC, key DESC LIMIT 1
+), s AS (
+    INSERT INTO scores (` + scoreCols + `, prev_at, prev_tier)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+        COALESCE((SELECT at FROM prev), '-infinity'), COALESCE((SELECT tier FROM prev), ''))
     ON CONFLICT (key) DO NOTHING
-    RETURNING account_id, at, tier, health, churn_risk, value, potential, loyalty
+    RETURNING key, account_id, at, tier, health, churn_risk, value, potential, loyalty
+), relinked AS (
+    UPDATE scores n SET prev_at = s.at, prev_tier = s.tier
+    FROM s
+    WHERE n.key = (SELECT o.key FROM scores o
+                   WHERE o.account_id = s.account_id AND (o.at, o.key) > (s.at, s.key)
+                   ORDER BY o.at, o.key LIMIT 1)
 )
 UPDATE accounts a SET tier = s.tier, health = s.health, churn_risk = s.churn_risk, value = s.value,
     potential = s.potential, loyalty = s.loyalty, updated_at = now()
 FROM s WHERE a.id = s.account_id
-  AND NOT EXISTS (SELECT 1 FROM scores o WHERE o.account_id = s.account_id AND o.at > s.at)`
+  AND NOT EXISTS (SELECT 1 FROM scores o WHERE o.account_id = s.account_id AND (o.at, o.key) > (s.at, s.key))`
 
 // InsertScore stores a score once per key and makes it the account's
 // current tier, health, churn risk and levels.

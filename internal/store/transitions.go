@@ -24,19 +24,34 @@ type Transition struct {
 // disagree. Only a new row moves the account, so a retried transition never
 // rewinds stage_since; nor does an older transition recorded late (judged
 // against the other transitions' times, not the server clock, which may
-// differ from the workers').
+// differ from the workers'). A row's entered_at is the at of the account's
+// transition before it in (at, key) order, the start of the stay it ends;
+// a transition recorded late also becomes the start of the stay that the
+// next one ends. The account's workflow records one transition at a time,
+// so no other insert for the account runs between the lookup and the
+// insert.
 const recordTransitionSQL = `
-WITH t AS (
-    INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, reason, at)
-    VALUES ($1, $2, $3, $4, $5, $6)
+WITH prev AS (
+    SELECT at FROM stage_transitions
+    WHERE account_id = $2 AND (at, key) < ($6, $1)
+    ORDER BY at DESC, key DESC LIMIT 1
+), t AS (
+    INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, reason, at, entered_at)
+    VALUES ($1, $2, $3, $4, $5, $6, (SELECT at FROM prev))
     ON CONFLICT (key) DO NOTHING
-    RETURNING account_id, to_stage, reason, at
+    RETURNING key, account_id, to_stage, reason, at
+), relinked AS (
+    UPDATE stage_transitions n SET entered_at = t.at
+    FROM t
+    WHERE n.key = (SELECT s.key FROM stage_transitions s
+                   WHERE s.account_id = t.account_id AND (s.at, s.key) > (t.at, t.key)
+                   ORDER BY s.at, s.key LIMIT 1)
 ), moved AS (
     UPDATE accounts a SET stage = t.to_stage, stage_since = t.at, updated_at = now(),
         outcome = CASE WHEN t.to_stage IN ('lost', 'disqualified', 'closed') THEN $7 ELSE a.outcome END,
         closed_reason = CASE WHEN t.to_stage IN ('lost', 'disqualified', 'closed') THEN t.reason ELSE a.closed_reason END
     FROM t WHERE a.id = t.account_id
-      AND NOT EXISTS (SELECT 1 FROM stage_transitions s WHERE s.account_id = t.account_id AND s.at > t.at)
+      AND NOT EXISTS (SELECT 1 FROM stage_transitions s WHERE s.account_id = t.account_id AND (s.at, s.key) > (t.at, t.key))
 )
 SELECT count(*) > 0 FROM t`
 
