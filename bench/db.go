@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lib/pq"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kamflow/kamflow/internal/store"
@@ -95,7 +94,7 @@ func copyEvents(ctx context.Context, db *sql.DB, n, rows int, seq *atomic.Int64)
 			}
 			// After Commit, Rollback only reports ErrTxDone.
 			defer func() { _ = tx.Rollback() }()
-			stmt, err := tx.PrepareContext(ctx, pq.CopyIn("account_events", "account_id", "external_id", "kind", "at", "amount", "severity", "nps", "csat", "note", "status", "reason"))
+			stmt, err := tx.PrepareContext(ctx, `COPY account_events (account_id, external_id, kind, at, amount, severity, nps, csat, note, status, reason) FROM STDIN`)
 			if err != nil {
 				return fmt.Errorf("copy in: %w", err)
 			}

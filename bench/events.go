@@ -20,10 +20,10 @@ import (
 func (b *bench) events(ctx context.Context) error {
 	run := b.lastImport
 	if run == nil {
-		return errors.New("E-events needs the accounts of E-import: run the import step too")
+		return errors.New("events step: E-events needs the accounts of E-import: run the import step too")
 	}
 	if len(run.ids) < b.sz.EventAccounts {
-		return fmt.Errorf("E-events needs %d imported accounts, the import has %d", b.sz.EventAccounts, len(run.ids))
+		return fmt.Errorf("events step: E-events needs %d imported accounts, the import has %d", b.sz.EventAccounts, len(run.ids))
 	}
 	n := b.sz.Concurrency
 	signals := b.sz.S0Accounts * b.sz.S0PerAccount
@@ -64,10 +64,10 @@ func (b *bench) events(ctx context.Context) error {
 	sum, starterCPU, prog, err := b.runStarterUntil(ctx, run.worker, db, `SELECT count(*) FROM account_events`, before+total, 30*time.Minute,
 		"events", "--concurrency", strconv.Itoa(n), file)
 	if err != nil {
-		return fmt.Errorf("E-events: %w", err)
+		return fmt.Errorf("events step: %w", err)
 	}
 	if sum.Sent != total {
-		return fmt.Errorf("E-events: starter sent %d of %d events", sum.Sent, total)
+		return fmt.Errorf("events step: starter sent %d of %d events", sum.Sent, total)
 	}
 	cpu := b.meter.sample(run.worker.pid()).sub(c0)
 	ev.Reps, ev.CPU = prog.segments(before, total, b.reps), []float64{msPer(cpu.total()+starterCPU, total)}
@@ -76,7 +76,7 @@ func (b *bench) events(ctx context.Context) error {
 	// is the transaction's start), so this groups them by batch.
 	if err := db.QueryRowContext(ctx, `SELECT avg(n) FROM (SELECT count(*) AS n FROM account_events
 		WHERE account_id = ANY ($1) GROUP BY account_id, recorded_at) b`, pq.StringArray(ids)).Scan(&mean); err != nil {
-		return fmt.Errorf("E-events: batch sizes: %w", err)
+		return fmt.Errorf("events step: batch sizes: %w", err)
 	}
 	b.eventBatch = max(1, int(mean+0.5))
 	b.log.Info("E-events", "events/s", fmtNum(prog.rate(total)), "segments", ev.Reps, "batch", fmtNum(mean), "cpu_ms", fmtNum(msPer(cpu.total()+starterCPU, total)),

@@ -66,7 +66,7 @@ func (b *bench) importLadder(ctx context.Context) error {
 	}
 	run, res, err := b.importOnce(ctx)
 	if err != nil {
-		return fmt.Errorf("E-import: %w", err)
+		return fmt.Errorf("import step: %w", err)
 	}
 	b.lastImport = run
 	imp.Reps, imp.CPU = res.segments, []float64{res.cpuMs}
@@ -251,13 +251,6 @@ func addManagers(ctx context.Context, st *store.Store, ids []string) error {
 		}
 	}
 	return nil
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // msPer is d in milliseconds per unit.

@@ -121,7 +121,9 @@ type kamWorker struct {
 	httpAddr  string
 	dbURL     string
 	log       string
-	done      chan error
+	// done closes when the process has exited, with exitErr set.
+	done    chan struct{}
+	exitErr error
 }
 
 // workerSettings are environment variables given to every kamflow worker
@@ -141,7 +143,7 @@ func (s *stack) startWorker(ctx context.Context, name, dbURL string, settings wo
 		httpAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		dbURL:     dbURL,
 		log:       filepath.Join(s.dir, name+"-worker.log"),
-		done:      make(chan error, 1),
+		done:      make(chan struct{}),
 	}
 	logf, err := os.Create(w.log)
 	if err != nil {
@@ -165,8 +167,9 @@ func (s *stack) startWorker(ctx context.Context, name, dbURL string, settings wo
 		return nil, fmt.Errorf("start worker %s: %w", s.workerBin, err)
 	}
 	go func() {
-		w.done <- w.cmd.Wait()
+		w.exitErr = w.cmd.Wait()
 		logf.Close()
+		close(w.done)
 	}()
 	if err := w.waitReady(ctx, time.Minute); err != nil {
 		w.stop()
@@ -179,8 +182,8 @@ func (w *kamWorker) waitReady(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-w.done:
-			return fmt.Errorf("worker exited before it was ready (%v): %s", err, tail(w.log))
+		case <-w.done:
+			return fmt.Errorf("worker exited before it was ready (%v): %s", w.exitErr, tail(w.log))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):

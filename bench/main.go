@@ -179,21 +179,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if b.ceilingOpts, b.defaultCache, err = ceilingOptions(o.settings); err != nil {
 		return err
 	}
-	connector, err := pq.NewConnector(b.adminURL)
+	disconnect, err := b.connect(ctx, stderr)
 	if err != nil {
-		return fmt.Errorf("KAM_TEST_PG_URL: %w", err)
+		return err
 	}
-	b.admin = sql.OpenDB(connector)
-	defer b.admin.Close()
-	b.meter = b.findServers()
-	b.client, err = client.DialContext(ctx, client.Options{
-		HostPort: b.temporal, Namespace: "default",
-		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))),
-	})
-	if err != nil {
-		return fmt.Errorf("dial temporal at %s: %w", b.temporal, err)
-	}
-	defer b.client.Close()
+	defer disconnect()
 
 	defer b.release()
 	b.table = &Table{Date: started, Machine: machine(), LoadBefore: loadAverage(), Size: o.size, Reps: o.reps,
@@ -268,6 +258,27 @@ func (b *bench) findServers() cpuMeter {
 		}
 	}
 	return m
+}
+
+// connect opens the admin database and the Temporal client of the stack at
+// b.adminURL and b.temporal, and finds the stack's processes for the cpu
+// columns.
+func (b *bench) connect(ctx context.Context, stderr io.Writer) (disconnect func(), err error) {
+	connector, err := pq.NewConnector(b.adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("admin database URL: %w", err)
+	}
+	b.admin = sql.OpenDB(connector)
+	b.meter = b.findServers()
+	b.client, err = client.DialContext(ctx, client.Options{
+		HostPort: b.temporal, Namespace: "default",
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))),
+	})
+	if err != nil {
+		b.admin.Close()
+		return nil, fmt.Errorf("dial temporal at %s: %w", b.temporal, err)
+	}
+	return func() { b.client.Close(); b.admin.Close() }, nil
 }
 
 // release stops what the steps left running for later steps.

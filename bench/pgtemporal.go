@@ -3,19 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/lib/pq"
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 )
 
 // pgLines are the lines of the import ladder measured again with Temporal
@@ -55,21 +49,11 @@ func (b *bench) pgTemporal(ctx context.Context) error {
 	pb.sz.M0Workflows = 1
 	pb.table = &Table{}
 	pb.log = b.log.With("temporal_store", "postgres")
-	connector, err := pq.NewConnector(pb.adminURL)
+	disconnect, err := pb.connect(ctx, os.Stderr)
 	if err != nil {
-		return fmt.Errorf("postgres-backed stack's database URL: %w", err)
+		return fmt.Errorf("postgres-backed stack: %w", err)
 	}
-	pb.admin = sql.OpenDB(connector)
-	defer pb.admin.Close()
-	pb.meter = pb.findServers()
-	pb.client, err = client.DialContext(ctx, client.Options{
-		HostPort: pb.temporal, Namespace: "default",
-		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))),
-	})
-	if err != nil {
-		return fmt.Errorf("dial the postgres-backed temporal at %s: %w", pb.temporal, err)
-	}
-	defer pb.client.Close()
+	defer disconnect()
 	err = pb.importLadder(ctx)
 	// The stack and its databases go away with the stack's folder.
 	pb.release()
