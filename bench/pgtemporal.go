@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/kamflow/kamflow/internal/testenv"
 )
 
 // pgLines are the lines of the import ladder measured again with Temporal
@@ -34,15 +32,15 @@ func (b *bench) pgTemporal(ctx context.Context) error {
 		return fmt.Errorf("create scratch folder: %w", err)
 	}
 	started := time.Now()
-	pg, err := startPGStack(ctx, b.workerBin, dir)
+	pg, err := testenv.StartStack(b.workerBin, dir, "--dev-temporal-store", "postgres")
 	if err != nil {
-		return err
+		return fmt.Errorf("postgres-backed stack: %w", err)
 	}
-	defer pg.stop()
-	b.log.Info("postgres-backed dev stack started", "temporal", pg.temporal, "took", time.Since(started).Round(time.Millisecond))
+	defer pg.Stop()
+	b.log.Info("postgres-backed dev stack started", "temporal", pg.TemporalAddress, "took", time.Since(started).Round(time.Millisecond))
 
 	pb := *b
-	pb.dir, pb.temporal, pb.adminURL, pb.databases, pb.lastImport = dir, pg.temporal, pg.adminURL, nil, nil
+	pb.dir, pb.temporal, pb.adminURL, pb.databases, pb.lastImport = dir, pg.TemporalAddress, pg.PostgresURL, nil, nil
 	pb.sz.ImportAccounts = b.sz.PGImportAccounts
 	// The ladder ends with the memory lines, which are dropped here: M0's
 	// smallest size makes them cost next to nothing.
@@ -81,90 +79,4 @@ func (b *bench) pgTemporal(ctx context.Context) error {
 		l.Note = fmt.Sprintf("%s; size pg_import_accounts=%d, where E-import has import_accounts=%d", l.Note, b.sz.PGImportAccounts, b.sz.ImportAccounts)
 	}
 	return nil
-}
-
-// pgStack is a dev stack with Temporal on PostgreSQL, run as a worker
-// process as scripts/with-dev-stack.sh runs the first one.
-type pgStack struct {
-	cmd *exec.Cmd
-	// exited closes when the process has exited, with exitErr set.
-	exited   chan struct{}
-	exitErr  error
-	log      string
-	temporal string
-	adminURL string
-}
-
-// startPGStack starts the stack with its data in dir and waits for the
-// addresses it prints once Temporal answers.
-func startPGStack(ctx context.Context, workerBin, dir string) (*pgStack, error) {
-	s := &pgStack{exited: make(chan struct{}), log: filepath.Join(dir, "stack.log")}
-	logf, err := os.Create(s.log)
-	if err != nil {
-		return nil, fmt.Errorf("create stack log: %w", err)
-	}
-	s.cmd = exec.Command(workerBin, "--dev", "--services-only", "--dev-temporal-store", "postgres",
-		"--data-dir", filepath.Join(dir, "data"), "--dev-temporal-port", "0", "--dev-ui-port", "0",
-		"--http-addr", "127.0.0.1:0", "--log-level", "warn")
-	// No DATABASE_URL: the stack must start its own cluster to keep
-	// Temporal in.
-	s.cmd.Env = append(os.Environ(), "DATABASE_URL=")
-	s.cmd.Stderr = logf
-	stdout, err := s.cmd.StdoutPipe()
-	if err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("stack output: %w", err)
-	}
-	// The stack dies with the benchmark, whatever happens to it.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", workerBin, err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		var temporal, adminURL string
-		announced := false
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			k, v, _ := strings.Cut(sc.Text(), "=")
-			switch k {
-			case "TEMPORAL_ADDRESS":
-				temporal = v
-			case "KAM_TEST_PG_URL":
-				adminURL = v
-			}
-			if !announced && temporal != "" && adminURL != "" {
-				s.temporal, s.adminURL, announced = temporal, adminURL, true
-				close(ready)
-			}
-		}
-		s.exitErr = s.cmd.Wait()
-		logf.Close()
-		close(s.exited)
-	}()
-	select {
-	case <-ready:
-		return s, nil
-	case <-s.exited:
-		return nil, fmt.Errorf("the postgres-backed dev stack exited before it was ready (%v): %s", s.exitErr, tail(s.log))
-	case <-time.After(3 * time.Minute):
-		s.stop()
-		return nil, fmt.Errorf("the postgres-backed dev stack did not start within 3 minutes: %s", tail(s.log))
-	case <-ctx.Done():
-		s.stop()
-		return nil, ctx.Err()
-	}
-}
-
-// stop asks the stack to shut down (Temporal, then PostgreSQL) and waits.
-func (s *pgStack) stop() {
-	// It may have exited already; then there is nothing to signal.
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill() // it ignored SIGTERM; the reader goroutine reaps it
-		<-s.exited
-	}
 }

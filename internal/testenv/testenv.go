@@ -116,49 +116,104 @@ func startStack() {
 		onceErr = err
 		return
 	}
-	cmd := exec.Command(bin, "--dev", "--services-only", "--data-dir", filepath.Join(dir, "data"),
-		"--dev-temporal-port", "0", "--dev-ui-port", "0", "--log-level", "warn", "--http-addr", "127.0.0.1:0")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	stdout, err := cmd.StdoutPipe()
+	st, err := StartStack(bin, dir)
 	if err != nil {
-		onceErr = err
-		return
-	}
-	logFile, err := os.Create(filepath.Join(dir, "stack.log"))
-	if err != nil {
-		onceErr = err
-		return
-	}
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		onceErr = err
-		return
-	}
-	stopFn = func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // it may have exited already
-		_ = cmd.Wait()                          // its exit status after SIGTERM says nothing
 		os.RemoveAll(dir)
+		onceErr = err
+		return
+	}
+	addr, pgURL = st.TemporalAddress, st.PostgresURL
+	stopFn = func() {
+		st.Stop()
+		os.RemoveAll(dir)
+	}
+}
+
+// DevStack is `worker --dev --services-only` run as a process: the
+// embedded Temporal server and a private PostgreSQL cluster.
+type DevStack struct {
+	TemporalAddress string
+	// PostgresURL is the cluster's admin database (KAM_TEST_PG_URL).
+	PostgresURL string
+	cmd         *exec.Cmd
+	log         string
+	// exited closes when the process has exited.
+	exited chan struct{}
+}
+
+// StartStack starts workerBin as a services-only dev stack with its data
+// and log (stack.log) in dir, on free ports, with extra flags appended,
+// and waits for the addresses it prints once Temporal answers. The stack
+// always starts its own cluster (DATABASE_URL is cleared), and dies with
+// the calling process.
+func StartStack(workerBin, dir string, extra ...string) (*DevStack, error) {
+	s := &DevStack{log: filepath.Join(dir, "stack.log"), exited: make(chan struct{})}
+	logFile, err := os.Create(s.log)
+	if err != nil {
+		return nil, fmt.Errorf("create stack log: %w", err)
+	}
+	args := append([]string{"--dev", "--services-only", "--data-dir", filepath.Join(dir, "data"),
+		"--dev-temporal-port", "0", "--dev-ui-port", "0", "--log-level", "warn", "--http-addr", "127.0.0.1:0"}, extra...)
+	s.cmd = exec.Command(workerBin, args...)
+	s.cmd.Env = append(os.Environ(), "DATABASE_URL=")
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	s.cmd.Stderr = logFile
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("stack output: %w", err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", workerBin, err)
 	}
 	found := make(chan struct{})
 	go func() {
+		var temporal string
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			k, v, _ := strings.Cut(sc.Text(), "=")
 			switch k {
 			case "TEMPORAL_ADDRESS":
-				addr = v
+				temporal = v
 			case "KAM_TEST_PG_URL":
-				pgURL = v
+				s.TemporalAddress, s.PostgresURL = temporal, v
 				close(found)
 			}
 		}
+		_ = s.cmd.Wait() // its exit status says nothing the log does not
+		logFile.Close()
+		close(s.exited)
 	}()
 	select {
 	case <-found:
+		return s, nil
+	case <-s.exited:
+		return nil, fmt.Errorf("the dev stack exited before it was ready:\n%s", s.logTail())
 	case <-time.After(2 * time.Minute):
-		b, _ := os.ReadFile(logFile.Name())
-		onceErr = fmt.Errorf("dev stack did not start within 2 minutes:\n%s", b)
+		s.Stop()
+		return nil, fmt.Errorf("the dev stack did not start within 2 minutes:\n%s", s.logTail())
 	}
+}
+
+// Stop asks the stack to shut down (Temporal, then PostgreSQL) and waits.
+func (s *DevStack) Stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM) // it may have exited already
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill() // it ignored SIGTERM; the reader goroutine reaps it
+		<-s.exited
+	}
+}
+
+// logTail is the end of the stack's log, for errors.
+func (s *DevStack) logTail() string {
+	b, _ := os.ReadFile(s.log)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
 }
 
 // FastPolicy is the default policy with every duration compressed to
