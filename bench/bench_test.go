@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 var wantLines = []string{
 	"B0", "B1", "E-import", "M0", "M-account", "M-heap", "M-open", "M-worker",
 	"B0-pg", "B1-pg", "E-import-pg",
-	"S0", "E-events", "D0", "E-db", "E-db@1", "E-db@100", "R-cycle", "R-history",
+	"S0", "E-events", "E-events@1", "D0", "E-db", "E-db@1", "E-db@100", "R-cycle", "R-history",
 	"API-inbox-p50", "API-inbox-p99", "API-account-p50", "API-account-p99", "KPI-p50", "KPI-p99",
 }
 

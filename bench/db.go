@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kamflow/kamflow/internal/accounts"
 	"github.com/kamflow/kamflow/internal/store"
 )
 
@@ -24,7 +25,8 @@ func (b *bench) dbPath(ctx context.Context) error {
 	n := b.sz.Concurrency
 	batch := b.eventBatch
 	if batch == 0 {
-		batch = 5 // what E-events measured on the development machine
+		// Without E-events: the batches the starter makes of its file.
+		batch = min(b.sz.EventsPerAccount, accounts.MaxBatchEvents)
 	}
 	d0 := &Line{Step: "D0", What: fmt.Sprintf("PostgreSQL COPY (pq.CopyIn) of %d event rows, %d streams", b.sz.D0Rows, n), Unit: "rows/s"}
 	edb := &Line{Step: "E-db", What: fmt.Sprintf("store.InsertEvents, %d rows in batches of %d (the workflow's), %d clients", b.sz.EDBRows, batch, n),

@@ -35,22 +35,25 @@ type sizes struct {
 	S0PerAccount     int `json:"s0_signals_per_account"`
 	EventAccounts    int `json:"event_accounts"`
 	EventsPerAccount int `json:"events_per_account"`
-	D0Rows           int `json:"d0_rows"`
-	EDBRows          int `json:"edb_rows"`
-	ReviewAccounts   int `json:"review_accounts"`
-	APITasks         int `json:"api_open_tasks"`
-	APITimeline      int `json:"api_timeline_entries"`
-	APIRequests      int `json:"api_requests"`
-	KPIAccounts      int `json:"kpi_accounts"`
-	KPIEvents        int `json:"kpi_events"`
-	KPIRequests      int `json:"kpi_requests"`
+	// SingleEventsPerAccount is E-events@1's size: sent one per signal, so
+	// kept small enough for the time budget.
+	SingleEventsPerAccount int `json:"single_events_per_account"`
+	D0Rows                 int `json:"d0_rows"`
+	EDBRows                int `json:"edb_rows"`
+	ReviewAccounts         int `json:"review_accounts"`
+	APITasks               int `json:"api_open_tasks"`
+	APITimeline            int `json:"api_timeline_entries"`
+	APIRequests            int `json:"api_requests"`
+	KPIAccounts            int `json:"kpi_accounts"`
+	KPIEvents              int `json:"kpi_events"`
+	KPIRequests            int `json:"kpi_requests"`
 }
 
 func sizesFor(name string) sizes {
 	if name == "tiny" {
 		return sizes{
 			Concurrency: 4, ImportActivities: 4, B0: 20, M0Workflows: 200, B1: 20, ImportAccounts: 20, PGImportAccounts: 20, Managers: 2,
-			S0Accounts: 4, S0PerAccount: 5, EventAccounts: 4, EventsPerAccount: 5,
+			S0Accounts: 4, S0PerAccount: 5, EventAccounts: 4, EventsPerAccount: 5, SingleEventsPerAccount: 2,
 			D0Rows: 200, EDBRows: 200, ReviewAccounts: 4,
 			APITasks: 50, APITimeline: 50, APIRequests: 10,
 			KPIAccounts: 100, KPIEvents: 1000, KPIRequests: 3,
@@ -58,7 +61,7 @@ func sizesFor(name string) sizes {
 	}
 	return sizes{
 		Concurrency: 32, ImportActivities: 4, B0: 200, M0Workflows: 200, B1: 100, ImportAccounts: 10000, PGImportAccounts: 1000, Managers: 100,
-		S0Accounts: 50, S0PerAccount: 20, EventAccounts: 1000, EventsPerAccount: 50,
+		S0Accounts: 50, S0PerAccount: 20, EventAccounts: 1000, EventsPerAccount: 50, SingleEventsPerAccount: 5,
 		D0Rows: 20000, EDBRows: 5000, ReviewAccounts: 1000,
 		APITasks: 10000, APITimeline: 5000, APIRequests: 100,
 		KPIAccounts: 100000, KPIEvents: 1000000, KPIRequests: 10,

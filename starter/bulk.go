@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"golang.org/x/term"
+
+	"github.com/kamflow/kamflow/internal/accounts"
 )
 
 // giveUpAfter is how many service failures in a row stop a bulk run.
@@ -53,9 +55,9 @@ type outcome struct {
 	err      error
 }
 
-// bulk runs do over rows grouped in lanes: at most concurrency lanes at
-// once, the rows of one lane in order (so one account's events arrive as
-// the file lists them). When ctx is cancelled (Ctrl-C) nothing new starts;
+// bulk runs do over jobs grouped in lanes: at most concurrency lanes at
+// once, the jobs of one lane in order (so one account's events arrive as
+// the file lists them). A job is the rows one request carries. When ctx is cancelled (Ctrl-C) nothing new starts;
 // requests already sent finish under their own timeout, so the summary
 // knows exactly what was done.
 type bulk struct {
@@ -71,8 +73,8 @@ type bulk struct {
 	giveUpAfter int
 }
 
-// run returns each row's outcome and, when the run gave up, why.
-func (b bulk) run(ctx context.Context, n int, lanes [][]int, do func(ctx context.Context, row int) (existing bool, err error)) ([]outcome, error) {
+// run returns each row's outcome (its job's) and, when the run gave up, why.
+func (b bulk) run(ctx context.Context, n int, lanes [][][]int, do func(ctx context.Context, rows []int) (existing bool, err error)) ([]outcome, error) {
 	out := make([]outcome, n)
 	var (
 		wg       sync.WaitGroup
@@ -105,9 +107,9 @@ lanes:
 			break
 		}
 		wg.Add(1)
-		go func(lane []int) {
+		go func(lane [][]int) {
 			defer func() { <-sem; wg.Done() }()
-			for _, row := range lane {
+			for _, rows := range lane {
 				if dispatch.Err() != nil {
 					return
 				}
@@ -117,11 +119,13 @@ lanes:
 				// The request outlives Ctrl-C: cutting it off would leave
 				// us not knowing whether it happened.
 				opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout)
-				existing, err := do(opCtx, row)
+				existing, err := do(opCtx, rows)
 				cancel()
 				mu.Lock()
 				inFlight--
-				out[row] = outcome{done: true, existing: existing, err: err}
+				for _, row := range rows {
+					out[row] = outcome{done: true, existing: existing, err: err}
+				}
 				switch {
 				case err != nil && b.giveUp != nil && b.giveUp(err):
 					if streak++; streak >= b.giveUpAfter && gaveUp == nil {
@@ -132,7 +136,7 @@ lanes:
 					streak = 0
 				}
 				mu.Unlock()
-				b.progress.Add(1)
+				b.progress.Add(len(rows))
 			}
 		}(lane)
 	}
@@ -219,4 +223,33 @@ func (p *plainProgress) Interrupt(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	diag(p.w, "%s\n", msg)
+}
+
+// singleRows is n lanes of one single-row job each: rows independent of
+// each other, one request per row.
+func singleRows(n int) [][][]int {
+	lanes := make([][][]int, n)
+	for i := range lanes {
+		lanes[i] = [][]int{{i}}
+	}
+	return lanes
+}
+
+// tally adds a bulk run's outcomes to sum: rows never attempted, failed rows
+// (line gives a row's line in the file), and the rows done, of which
+// existing found their account already there.
+func (a *app) tally(sum *importSummary, outs []outcome, line func(row int) int) (done, existing int) {
+	for i, o := range outs {
+		switch {
+		case !o.done:
+			sum.NotAttempted++
+		case o.err != nil:
+			sum.Errors = append(sum.Errors, accounts.RowError{Line: line(i), Reason: a.explain(o.err)})
+		case o.existing:
+			existing++
+		default:
+			done++
+		}
+	}
+	return done, existing
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,10 +14,13 @@ import (
 )
 
 func TestBulkBoundsConcurrencyAndKeepsLaneOrder(t *testing.T) {
+	// Six lanes of five jobs of two rows: lane l holds rows l, l+6, l+12 ...
 	const n = 60
-	lanes := make([][]int, 6)
-	for i := range n {
-		lanes[i%6] = append(lanes[i%6], i)
+	lanes := make([][][]int, 6)
+	for i := 0; i < n; i += 12 {
+		for l := range 6 {
+			lanes[l] = append(lanes[l], []int{i + l, i + l + 6})
+		}
 	}
 	var (
 		running, peak atomic.Int32
@@ -25,7 +29,8 @@ func TestBulkBoundsConcurrencyAndKeepsLaneOrder(t *testing.T) {
 	)
 	var errb bytes.Buffer
 	b := bulk{concurrency: 3, timeout: time.Second, stderr: &errb, verb: "starts", progress: newProgress(&errb, n, "test")}
-	outs, gaveUp := b.run(context.Background(), n, lanes, func(ctx context.Context, row int) (bool, error) {
+	outs, gaveUp := b.run(context.Background(), n, lanes, func(ctx context.Context, job []int) (bool, error) {
+		row := job[0]
 		cur := running.Add(1)
 		for {
 			p := peak.Load()
@@ -35,10 +40,10 @@ func TestBulkBoundsConcurrencyAndKeepsLaneOrder(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 		mu.Lock()
-		order[row%6] = append(order[row%6], row)
+		order[row%6] = append(order[row%6], job...)
 		mu.Unlock()
 		running.Add(-1)
-		if row == 7 {
+		if row == 13 {
 			return false, errors.New("boom")
 		}
 		return row%2 == 0, nil
@@ -46,31 +51,28 @@ func TestBulkBoundsConcurrencyAndKeepsLaneOrder(t *testing.T) {
 	require.NoError(t, gaveUp)
 	require.LessOrEqual(t, peak.Load(), int32(3))
 	for lane, rows := range order {
-		require.Equal(t, lanes[lane], rows, "lane %d ran in file order", lane)
+		require.Equal(t, slices.Concat(lanes[lane]...), rows, "lane %d ran in file order", lane)
 	}
 	for i, o := range outs {
 		require.True(t, o.done, "row %d", i)
-		if i == 7 {
+		if i == 13 || i == 19 { // both rows of the failed job
 			require.EqualError(t, o.err, "boom")
 			continue
 		}
 		require.NoError(t, o.err)
-		require.Equal(t, i%2 == 0, o.existing)
+		require.Equal(t, i%2 == 0, o.existing, "row %d has its job's outcome", i)
 	}
 }
 
 func TestBulkInterruptFinishesInFlightAndStartsNothingNew(t *testing.T) {
 	const n = 50
-	lanes := make([][]int, n)
-	for i := range lanes {
-		lanes[i] = []int{i}
-	}
+	lanes := singleRows(n)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var errb bytes.Buffer
 	b := bulk{concurrency: 2, timeout: 5 * time.Second, stderr: &errb, verb: "starts", progress: newProgress(&errb, n, "test")}
 	var started atomic.Int32
-	outs, gaveUp := b.run(ctx, n, lanes, func(opCtx context.Context, row int) (bool, error) {
+	outs, gaveUp := b.run(ctx, n, lanes, func(opCtx context.Context, _ []int) (bool, error) {
 		if started.Add(1) == 4 {
 			cancel() // Ctrl-C while this request is in flight
 		}
@@ -117,15 +119,12 @@ var errDown = errors.New("service down")
 
 func TestBulkGivesUpWhenTheServiceKeepsFailing(t *testing.T) {
 	const n = 40
-	lanes := make([][]int, n)
-	for i := range lanes {
-		lanes[i] = []int{i}
-	}
+	lanes := singleRows(n)
 	var errb bytes.Buffer
 	b := bulk{concurrency: 2, timeout: time.Second, stderr: &errb, verb: "starts", progress: newProgress(&errb, n, "test"),
 		giveUp: func(err error) bool { return errors.Is(err, errDown) }, giveUpAfter: 3}
 
-	outs, gaveUp := b.run(context.Background(), n, lanes, func(context.Context, int) (bool, error) {
+	outs, gaveUp := b.run(context.Background(), n, lanes, func(context.Context, []int) (bool, error) {
 		time.Sleep(time.Millisecond)
 		return false, errDown
 	})
@@ -142,8 +141,8 @@ func TestBulkGivesUpWhenTheServiceKeepsFailing(t *testing.T) {
 
 	// Failures between successes are the rows' own: the run goes on.
 	b.concurrency = 1 // completions in row order, so "in a row" is exact
-	outs, gaveUp = b.run(context.Background(), n, lanes, func(_ context.Context, row int) (bool, error) {
-		if row%3 == 0 {
+	outs, gaveUp = b.run(context.Background(), n, lanes, func(_ context.Context, job []int) (bool, error) {
+		if job[0]%3 == 0 {
 			return false, nil
 		}
 		return false, errDown

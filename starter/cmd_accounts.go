@@ -190,28 +190,11 @@ func (a *app) importAccounts(ctx context.Context, path string, concurrency int, 
 		if err != nil {
 			return err
 		}
-		lanes := make([][]int, len(rows))
-		for i := range rows {
-			lanes[i] = []int{i}
-		}
-		outs, gaveUp := a.bulk(concurrency, "starts", "importing", len(rows)).run(ctx, len(rows), lanes, func(ctx context.Context, i int) (bool, error) {
-			return accounts.Onboard(ctx, c, a.taskQueue, rows[i].Profile)
+		outs, gaveUp := a.bulk(concurrency, "starts", "importing", len(rows)).run(ctx, len(rows), singleRows(len(rows)), func(ctx context.Context, job []int) (bool, error) {
+			return accounts.Onboard(ctx, c, a.taskQueue, rows[job[0]].Profile)
 		})
 		sum.GaveUp = a.explain(gaveUp)
-		var failed []accounts.RowError
-		for i, o := range outs {
-			switch {
-			case !o.done:
-				sum.NotAttempted++
-			case o.err != nil:
-				failed = append(failed, accounts.RowError{Line: rows[i].Line, Reason: a.explain(o.err)})
-			case o.existing:
-				sum.Existing++
-			default:
-				sum.Started++
-			}
-		}
-		sum.Errors = append(sum.Errors, failed...)
+		sum.Started, sum.Existing = a.tally(&sum, outs, func(i int) int { return rows[i].Line })
 		// The run's counts feed kamflow_import_rows_total on every worker.
 		st, err := a.db(ctx)
 		if err != nil {

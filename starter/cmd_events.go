@@ -94,7 +94,7 @@ func (a *app) sendEvent(ctx context.Context, account string, e activities.Event)
 }
 
 func (a *app) eventsCommand() *cobra.Command {
-	var concurrency int
+	var concurrency, batch int
 	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "events FILE",
@@ -106,9 +106,10 @@ Columns (other accepted headers in brackets):
 ` + columnHelp(accounts.EventColumns) + `
 Each bad row, and each event for an account that does not exist or has
 ended, is reported as "line N: reason"; every good row is sent. The events of
-one account are sent in file order. An account applies an external id once,
-so sending a file again is harmless. Ctrl-C stops sending, lets the events in
-flight finish and prints what was done.`,
+one account are sent in file order, up to --batch of them in one message
+(the account records a batch in one write and re-scores once). An account
+applies an external id once, so sending a file again is harmless. Ctrl-C
+stops sending, lets the events in flight finish and prints what was done.`,
 		Example: `  starter events events.csv
   starter events --dry-run events.csv
   starter events --concurrency 32 events.csv --json`,
@@ -117,15 +118,19 @@ flight finish and prints what was done.`,
 			if concurrency < 1 {
 				return usagef("--concurrency %d: want 1 or more", concurrency)
 			}
-			return a.sendEvents(cmd.Context(), args[0], concurrency, dryRun)
+			if batch < 1 || batch > accounts.MaxBatchEvents {
+				return usagef("--batch %d: want 1 to %d", batch, accounts.MaxBatchEvents)
+			}
+			return a.sendEvents(cmd.Context(), args[0], concurrency, batch, dryRun)
 		},
 	}
 	cmd.Flags().IntVarP(&concurrency, "concurrency", "c", 16, "accounts sent to at once")
+	cmd.Flags().IntVar(&batch, "batch", accounts.MaxBatchEvents, "events of one account sent in one message (1: each on its own)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check the file without sending anything")
 	return cmd
 }
 
-func (a *app) sendEvents(ctx context.Context, path string, concurrency int, dryRun bool) error {
+func (a *app) sendEvents(ctx context.Context, path string, concurrency, batch int, dryRun bool) error {
 	f, err := openInput(path)
 	if err != nil {
 		return err
@@ -143,34 +148,46 @@ func (a *app) sendEvents(ctx context.Context, path string, concurrency int, dryR
 		if err != nil {
 			return err
 		}
-		// One lane per account, in order of first appearance.
-		lane := map[string]int{}
-		var lanes [][]int
-		for i, r := range rows {
-			l, ok := lane[r.AccountID]
-			if !ok {
-				l = len(lanes)
-				lane[r.AccountID] = l
-				lanes = append(lanes, nil)
+		outs, gaveUp := a.bulk(concurrency, "events", "sending", len(rows)).run(ctx, len(rows), eventLanes(rows, batch), func(ctx context.Context, job []int) (bool, error) {
+			if len(job) == 1 {
+				return false, accounts.SendEvent(ctx, c, rows[job[0]].AccountID, rows[job[0]].Event)
 			}
-			lanes[l] = append(lanes[l], i)
-		}
-		outs, gaveUp := a.bulk(concurrency, "events", "sending", len(rows)).run(ctx, len(rows), lanes, func(ctx context.Context, i int) (bool, error) {
-			return false, accounts.SendEvent(ctx, c, rows[i].AccountID, rows[i].Event)
+			events := make([]activities.Event, len(job))
+			for k, i := range job {
+				events[k] = rows[i].Event
+			}
+			return false, accounts.SendEvents(ctx, c, rows[job[0]].AccountID, events)
 		})
 		sum.GaveUp = a.explain(gaveUp)
-		var failed []accounts.RowError
-		for i, o := range outs {
-			switch {
-			case !o.done:
-				sum.NotAttempted++
-			case o.err != nil:
-				failed = append(failed, accounts.RowError{Line: rows[i].Line, Reason: a.explain(o.err)})
-			default:
-				sum.Sent++
-			}
-		}
-		sum.Errors = append(sum.Errors, failed...)
+		sum.Sent, _ = a.tally(&sum, outs, func(i int) int { return rows[i].Line })
 	}
 	return a.finishImport(sum, fmt.Sprintf("%d sent", sum.Sent), len(rows))
+}
+
+// eventLanes gives each account a lane, in order of first appearance, of
+// batches of its events in file order (accounts.Batches, at most batch
+// events each).
+func eventLanes(rows []accounts.EventRow, batch int) [][][]int {
+	lane := map[string]int{}
+	var byAccount [][]int
+	for i, r := range rows {
+		l, ok := lane[r.AccountID]
+		if !ok {
+			l = len(byAccount)
+			lane[r.AccountID] = l
+			byAccount = append(byAccount, nil)
+		}
+		byAccount[l] = append(byAccount[l], i)
+	}
+	lanes := make([][][]int, len(byAccount))
+	for l, idx := range byAccount {
+		events := make([]activities.Event, len(idx))
+		for k, i := range idx {
+			events[k] = rows[i].Event
+		}
+		for _, b := range accounts.Batches(events, batch) {
+			lanes[l] = append(lanes[l], idx[b[0]:b[1]])
+		}
+	}
+	return lanes
 }

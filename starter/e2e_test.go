@@ -315,14 +315,22 @@ func TestE2E(t *testing.T) {
 		file := e.fixture("events_messy.csv")
 		r := e.run(nil, "events", file)
 		require.Equal(t, 1, r.code, r)
-		require.Equal(t, "7 rows: 4 sent, 3 failed", summary(t, r))
+		require.Equal(t, "8 rows: 4 sent, 4 failed", summary(t, r))
 		require.Contains(t, r.stderr, "line 7: duplicate external_id SO-1 for account "+p+"acme-1 (first on line 2)")
-		require.Contains(t, r.stderr, "line 8: send event X-1: account "+p+"nobody does not exist")
+		// An account's events travel as one batch, and fail together.
+		for _, line := range []string{"8", "11"} {
+			require.Contains(t, r.stderr, "line "+line+": send 2 events (X-1 to X-2): account "+p+"nobody does not exist")
+		}
 		require.Contains(t, r.stderr, `line 9: kind "refund": want one of`)
 
-		// Sending the file again, and one of its events by hand, applies nothing twice.
-		r = e.run(nil, "events", file)
-		require.Equal(t, "7 rows: 4 sent, 3 failed", summary(t, r))
+		// Sending the file again, one event per message this time, and one
+		// of its events by hand, applies nothing twice.
+		r = e.run(nil, "events", "--batch", "1", file)
+		require.Equal(t, "8 rows: 4 sent, 4 failed", summary(t, r))
+		require.Contains(t, r.stderr, "line 8: send event X-1: account "+p+"nobody does not exist")
+		r = e.run(nil, "events", "--batch", "0", file)
+		require.Equal(t, 2, r.code, r)
+		require.Contains(t, r.stderr, "--batch 0: want 1 to 100")
 		r = e.starterOK("event", "--account", e.id("acme-1"), "--kind", "order", "--amount", "99", "--external-id", "SO-1", "--at", "2026-03-09")
 		require.Contains(t, r.stdout, "sent order event SO-1 to account "+e.id("acme-1"))
 		r = e.starterOK("event", "--account", e.id("sh-001"), "--kind", "note", "--note", "来电咨询", "--json")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,8 @@ type world struct {
 	transitions []string
 	reasons     []string
 	events      []activities.EventRecord
+	recordCalls int // RecordEvents activities run
+	scoreCalls  int
 	tasks       []activities.TaskResult
 	completed   []string
 	escalations []activities.EscalateInput
@@ -65,11 +68,13 @@ func newWorld(t *testing.T) *world {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.events = append(w.events, in.Events...)
+		w.recordCalls++
 		return nil
 	})
 	env.OnActivity(a.ScoreAccount, mock.Anything, mock.Anything).Return(func(context.Context, activities.ScoreInput) (scoring.Result, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
+		w.scoreCalls++
 		return w.score, nil
 	})
 	env.OnActivity(a.ScheduleVisit, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ScheduleVisitInput) (activities.ScheduleVisitResult, error) {
@@ -342,6 +347,39 @@ func TestDuplicateAndPoisonEvents(t *testing.T) {
 	}
 	require.Len(t, undecodable, 1)
 	require.Contains(t, undecodable[0].Reason, "payload is not an event")
+}
+
+// A batch (what `starter events` sends) is recorded in one write, applied
+// in order with the same dedup and rejection rules as single events, and
+// re-scores the account once.
+func TestEventBatchIsOneWriteAndOneScore(t *testing.T) {
+	w := newWorld(t)
+	var before int
+	w.at(time.Hour, func() {
+		w.mu.Lock()
+		before = w.scoreCalls
+		w.mu.Unlock()
+		at := w.env.Now()
+		w.env.SignalWorkflow(SignalEvent, []any{
+			Event{ExternalID: "o-1", Kind: activities.EventOrder, At: at, Amount: 100},
+			42,
+			Event{ExternalID: "bad-kind", Kind: "telepathy", At: at},
+			Event{ExternalID: "o-1", Kind: activities.EventOrder, At: at, Amount: 999},
+			Event{ExternalID: "c-1", Kind: activities.EventComplaint, At: at, Severity: 2},
+		})
+	})
+	w.at(2*time.Hour, func() { w.closeAccount("test over") })
+	w.run(AccountInput{Profile: testProfile})
+
+	require.Equal(t, 1, w.recordCalls, "one write for the whole batch")
+	var got []string
+	for _, r := range w.events {
+		got = append(got, r.Status+" "+strings.SplitN(r.ExternalID, ":", 2)[0])
+	}
+	require.Equal(t, []string{"applied o-1", "rejected undecodable", "rejected bad-kind", "applied c-1"}, got)
+	require.Equal(t, 100.0, w.events[0].Amount, "the first o-1 in the batch wins")
+	require.Contains(t, w.events[1].Reason, "payload is not an event")
+	require.Equal(t, before+1, w.scoreCalls, "the batch re-scores once")
 }
 
 func TestInvalidUpdatesAreRejected(t *testing.T) {

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -46,9 +47,27 @@ func (acc *account) registerHandlers(ctx workflow.Context) error {
 	return nil
 }
 
-// receive decodes a signal payload by hand: a payload that is not an event
-// is recorded as rejected instead of failing the workflow task.
+// receive takes a signal's payload into the inbox: one event, or a batch of
+// them as a JSON array (accounts.SendEvents), each element on its own.
 func (acc *account) receive(raw json.RawMessage) {
+	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
+		var batch []json.RawMessage
+		// As in receiveOne: decoding bytes is deterministic.
+		//workflowcheck:ignore
+		if err := json.Unmarshal(raw, &batch); err == nil {
+			for _, e := range batch {
+				acc.receiveOne(e)
+			}
+			return
+		}
+		// Not even an array of values: one rejection says so.
+	}
+	acc.receiveOne(raw)
+}
+
+// receiveOne decodes an event by hand: a payload that is not an event is
+// recorded as rejected instead of failing the workflow task.
+func (acc *account) receiveOne(raw json.RawMessage) {
 	var e Event
 	in := Incoming{}
 	// Decoding bytes into a struct is deterministic; workflowcheck sees

@@ -12,7 +12,8 @@ const (
 	TaskQueue = "kamflow"
 	// WorkflowType is the registered name of AccountLifecycle.
 	WorkflowType = "AccountLifecycle"
-	// SignalEvent delivers a business Event.
+	// SignalEvent delivers a business Event, or a JSON array of them (one
+	// account's batch, applied in order and recorded in one write).
 	SignalEvent = "event"
 	// UpdateOnboard registers (or re-registers) the account; clients send it
 	// with update-with-start so onboarding is one round trip.

@@ -8,6 +8,7 @@ package accounts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -131,6 +132,64 @@ func SendEvent(ctx context.Context, c client.Client, accountID string, e activit
 		return fmt.Errorf("send event %s: %w", e.ExternalID, missing(ctx, c, accountID, err))
 	}
 	return nil
+}
+
+// Limits of one batch of events (SendEvents): well inside the Temporal
+// server's payload limits (a warning at 512 KiB, refused at 2 MiB), however
+// long the notes.
+const (
+	MaxBatchEvents = 100
+	MaxBatchBytes  = 256 << 10
+)
+
+// SendEvents delivers events of one account in one signal, applied in order
+// and recorded in one write, as if sent one by one: bulk feeds cost the
+// Temporal server a signal and a workflow task per batch instead of per
+// event. Use Batches to cut a feed into batches within the limits.
+func SendEvents(ctx context.Context, c client.Client, accountID string, events []activities.Event) error {
+	if err := activities.ValidID(accountID); err != nil {
+		return fmt.Errorf("send events to account: %w", err)
+	}
+	if len(events) == 0 || len(events) > MaxBatchEvents {
+		return fmt.Errorf("send events to account %s: %d events in one batch, want 1 to %d", accountID, len(events), MaxBatchEvents)
+	}
+	err := c.SignalWorkflow(ctx, workflows.AccountWorkflowID(accountID), "", workflows.SignalEvent, events)
+	if err != nil {
+		return fmt.Errorf("send %d events (%s to %s): %w", len(events), events[0].ExternalID, events[len(events)-1].ExternalID, missing(ctx, c, accountID, err))
+	}
+	return nil
+}
+
+// Batches cuts one account's events, in order, into runs for SendEvents of
+// at most max events (MaxBatchEvents when max is 0 or above it) and
+// MaxBatchBytes of JSON. It returns the index ranges [from, to).
+func Batches(events []activities.Event, max int) [][2]int {
+	if max <= 0 || max > MaxBatchEvents {
+		max = MaxBatchEvents
+	}
+	var out [][2]int
+	from, bytes := 0, 0
+	for i, e := range events {
+		size := jsonSize(e)
+		if i > from && (i-from == max || bytes+size > MaxBatchBytes) {
+			out = append(out, [2]int{from, i})
+			from, bytes = i, 0
+		}
+		bytes += size
+	}
+	if from < len(events) {
+		out = append(out, [2]int{from, len(events)})
+	}
+	return out
+}
+
+// jsonSize is the length of e as a signal encodes it.
+func jsonSize(e activities.Event) int {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return MaxBatchBytes // cannot happen for an Event; sent alone if it did
+	}
+	return len(b) + 1
 }
 
 // Status asks the account's workflow for its status query.
