@@ -136,7 +136,11 @@ const (
 	//   - search attributes are upserted only when one of them changed.
 	// The golden path went from 228 history events to 89.
 	versionLeanHistory = 1
-	changeLeanHistory  = "lean-history"
+	// versionInlineSignals takes events off the signal channel in the main
+	// loop instead of in a coroutine of their own: each coroutine is a
+	// goroutine whose stack (about 10 KiB) stays with every cached account.
+	versionInlineSignals = 2
+	changeLeanHistory    = "lean-history"
 )
 
 // withActivityOptions sets the options of both kinds of activity, for the
@@ -151,9 +155,6 @@ func AccountLifecycle(ctx workflow.Context, in AccountInput) (AccountResult, err
 	if err != nil {
 		return AccountResult{}, err
 	}
-	// Asked once, before anything can run an activity: handlers only run
-	// when this coroutine blocks.
-	acc.lean = workflow.GetVersion(ctx, changeLeanHistory, workflow.DefaultVersion, versionLeanHistory) == versionLeanHistory
 	return acc.run(ctx)
 }
 
@@ -163,8 +164,11 @@ type account struct {
 	// poke wakes the main loop after a handler changed something it acts on.
 	poke       bool
 	closeAsked bool
-	// lean is set in runs from versionLeanHistory on.
-	lean bool
+	// lean is set in runs from versionLeanHistory on, inlineSignals from
+	// versionInlineSignals on.
+	lean, inlineSignals bool
+	// events is the signal channel of business events.
+	events workflow.ReceiveChannel
 	// published is what the search attributes were last set to in this
 	// run (lean runs skip an upsert that would change nothing).
 	published searchAttrs
@@ -179,6 +183,10 @@ func newAccount(ctx workflow.Context, in AccountInput) (*account, error) {
 		s = &AccountState{Profile: in.Profile}
 	}
 	acc := &account{s: s, logger: log.With(workflow.GetLogger(ctx), "account_id", s.Profile.ID)}
+	// Asked once, before anything can run an activity or take a signal
+	// (handlers only run when the main coroutine blocks).
+	v := workflow.GetVersion(ctx, changeLeanHistory, workflow.DefaultVersion, versionInlineSignals)
+	acc.lean, acc.inlineSignals = v >= versionLeanHistory, v >= versionInlineSignals
 	if err := acc.registerHandlers(ctx); err != nil {
 		return nil, err
 	}
@@ -220,7 +228,7 @@ func (acc *account) run(ctx workflow.Context) (AccountResult, error) {
 		wait := acc.nextWake().Sub(workflow.Now(ctx))
 		if wait > 0 {
 			if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool {
-				return len(s.Inbox) > 0 || acc.poke || acc.closeAsked
+				return len(s.Inbox) > 0 || (acc.inlineSignals && acc.events.Len() > 0) || acc.poke || acc.closeAsked
 			}); err != nil {
 				return AccountResult{}, err
 			}
@@ -627,6 +635,9 @@ func (acc *account) score(ctx workflow.Context) error {
 // their reason and change nothing else.
 func (acc *account) processInbox(ctx workflow.Context) error {
 	s := acc.s
+	if acc.inlineSignals {
+		acc.drainSignals()
+	}
 	if len(s.Inbox) == 0 {
 		return nil
 	}
@@ -791,7 +802,7 @@ func (acc *account) historyFull(ctx workflow.Context) bool {
 // caller has let running handlers finish), so nothing sent around the
 // boundary is lost.
 func (acc *account) continueAsNew(ctx workflow.Context) error {
-	acc.drainSignals(ctx)
+	acc.drainSignals()
 	acc.logger.Info("continuing as new", "history_length", workflow.GetInfo(ctx).GetCurrentHistoryLength())
 	return workflow.NewContinueAsNewError(ctx, AccountLifecycle, AccountInput{Profile: acc.s.Profile, State: acc.s})
 }

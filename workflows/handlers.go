@@ -36,14 +36,17 @@ func (acc *account) registerHandlers(ctx workflow.Context) error {
 			return err
 		}
 	}
-	events := workflow.GetSignalChannel(ctx, SignalEvent)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var raw json.RawMessage
-			events.Receive(ctx, &raw)
-			acc.receive(raw)
-		}
-	})
+	acc.events = workflow.GetSignalChannel(ctx, SignalEvent)
+	if !acc.inlineSignals {
+		// Runs before versionInlineSignals keep their receiving coroutine.
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			for {
+				var raw json.RawMessage
+				acc.events.Receive(ctx, &raw)
+				acc.receive(raw)
+			}
+		})
+	}
 	return nil
 }
 
@@ -83,13 +86,13 @@ func (acc *account) receiveOne(raw json.RawMessage) {
 	acc.s.Inbox = append(acc.s.Inbox, in)
 }
 
-// drainSignals moves signals already delivered but not yet received into the
-// inbox; used before continue-as-new.
-func (acc *account) drainSignals(ctx workflow.Context) {
-	ch := workflow.GetSignalChannel(ctx, SignalEvent)
+// drainSignals moves signals delivered but not yet received into the
+// inbox: before each turn's events are processed (versionInlineSignals),
+// and before continue-as-new.
+func (acc *account) drainSignals() {
 	for {
 		var raw json.RawMessage
-		if !ch.ReceiveAsync(&raw) {
+		if !acc.events.ReceiveAsync(&raw) {
 			return
 		}
 		acc.receive(raw)
