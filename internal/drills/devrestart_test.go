@@ -17,16 +17,26 @@ import (
 
 // TestDrillDevStackKilled SIGKILLs `worker --dev` itself (the worker, its
 // embedded Temporal server and the PostgreSQL it runs) with accounts in
-// flight and starts it again on the same data folder. Every account goes
-// on: the timers set before the crash fire after it (low accounts are
-// disqualified at their second screen, qualified ones fall back from
-// engage when their window closes), events sent after the restart are
-// applied, and the record holds no step twice.
+// flight and starts it again on the same data folder, once with Temporal on
+// SQLite (the default) and once on PostgreSQL (--dev-temporal-store). Every
+// account goes on: the timers set before the crash fire after it (low
+// accounts are disqualified at their second screen, qualified ones fall
+// back from engage when their window closes), events sent after the
+// restart are applied, and the record holds no step twice.
 func TestDrillDevStackKilled(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("drill: needs the built binaries and PostgreSQL")
 	}
+	for _, temporalStore := range []string{"sqlite", "postgres"} {
+		t.Run(temporalStore, func(t *testing.T) {
+			t.Parallel()
+			drillDevStackKilled(t, temporalStore)
+		})
+	}
+}
+
+func drillDevStackKilled(t *testing.T, temporalStore string) {
 	const perKind = 8
 	worker, err := testenv.WorkerBinary()
 	require.NoError(t, err)
@@ -41,7 +51,8 @@ func TestDrillDevStackKilled(t *testing.T) {
 		p.Engage.Window = policy.Duration(15 * time.Second)
 	}))
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	args := []string{"--dev", "--data-dir", data, "--dev-temporal-port", "0", "--dev-ui-port", "0", "--policy", polFile, "--log-format", "json"}
+	args := []string{"--dev", "--data-dir", data, "--dev-temporal-store", temporalStore, "--dev-temporal-port", "0", "--dev-ui-port", "0",
+		"--policy", polFile, "--log-format", "json"}
 	var sw stopwatch
 
 	begin := time.Now()
@@ -121,7 +132,7 @@ func TestDrillDevStackKilled(t *testing.T) {
 	// A running account still answers: the starter reads its status
 	// through the restarted server.
 	require.Contains(t, run("status", high[0]).stdout, "大客户 0")
-	t.Logf("drill: %d accounts through a SIGKILL of worker --dev; %s", 2*perKind, &sw)
+	t.Logf("drill: %d accounts through a SIGKILL of worker --dev (Temporal on %s); %s", 2*perKind, temporalStore, &sw)
 }
 
 // assertChain checks an account's transitions, in key order, form one
