@@ -303,38 +303,37 @@ var ladderStages = []string{"identify", "engage", "deepen", "maintain", "churn_r
 const (
 	kpiScopeAccount = `($3 OR account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))`
 
-	// kpiFunnelSQL reads the moves into each stage in the period. An
-	// account counts once per stage it entered, and as converted when its
-	// first move into a stage comes no later than its last move into the
-	// next: per account for the four stages of the ladder, which also give
-	// acquisition (onboarding is the move from no stage into identify), and
-	// as distinct accounts for the other four.
+	// kpiFunnelSQL reads the moves into each stage in the period. One that
+	// is the account's first into the stage in the period (its previous
+	// one, if any, was before the period) counts the account as entered,
+	// once per stage; it converted when the account's first move into the
+	// next stage at or after it comes before the period's end, which is
+	// when the account's last move into the next stage in the period is no
+	// earlier than its first into this one. An onboarding (the move from
+	// no stage into the ladder) counts the account as identified, and as
+	// deepened when its first move into deepen after it comes before the
+	// period's end: the workflow onboards an account once, with its first
+	// transition. These facts come with the row
+	// (migrations/0006_kpi_entries.sql), so nothing is grouped by account.
 	kpiFunnelSQL = `
-WITH per AS (
-    SELECT account_id,
-        bool_or(from_stage = '') AS onboarded,
-        min(at) FILTER (WHERE to_stage = 'identify') AS first_identify,
-        min(at) FILTER (WHERE to_stage = 'engage') AS first_engage,
-        max(at) FILTER (WHERE to_stage = 'engage') AS last_engage,
-        min(at) FILTER (WHERE to_stage = 'deepen') AS first_deepen,
-        max(at) FILTER (WHERE to_stage = 'deepen') AS last_deepen,
-        max(at) FILTER (WHERE to_stage = 'maintain') AS last_maintain
+WITH stages AS (
+    SELECT to_stage,
+        count(*) FILTER (WHERE prev_entry_at < $1 OR prev_entry_at IS NULL) AS entered,
+        count(*) FILTER (WHERE (prev_entry_at < $1 OR prev_entry_at IS NULL) AND next_up_at < $2) AS converted,
+        count(*) FILTER (WHERE from_stage = '') AS onboarded,
+        count(*) FILTER (WHERE from_stage = '' AND deepen_at < $2) AS deepened
     FROM stage_transitions
-    WHERE to_stage IN ('identify', 'engage', 'deepen', 'maintain') AND at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
-    GROUP BY account_id
-), off_ladder AS (
-    SELECT to_stage, count(DISTINCT account_id) AS entered
-    FROM stage_transitions
-    WHERE to_stage IN ('churn_recovery', 'lost', 'disqualified', 'closed') AND at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
+    WHERE to_stage IN ('identify', 'engage', 'deepen', 'maintain', 'churn_recovery', 'lost', 'disqualified', 'closed')
+      AND at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
     GROUP BY to_stage
 )
-SELECT count(*) FILTER (WHERE onboarded) AS identified,
-    count(*) FILTER (WHERE onboarded AND last_deepen IS NOT NULL) AS deepened,
-    jsonb_build_object('identify', count(first_identify), 'engage', count(last_engage), 'deepen', count(last_deepen),
-        'maintain', count(last_maintain)) || (SELECT COALESCE(jsonb_object_agg(to_stage, entered), '{}') FROM off_ladder) AS entered,
-    json_build_array(count(*) FILTER (WHERE last_engage >= first_identify),
-        count(*) FILTER (WHERE last_deepen >= first_engage), count(*) FILTER (WHERE last_maintain >= first_deepen)) AS converted
-FROM per`
+SELECT COALESCE(sum(onboarded) FILTER (WHERE to_stage IN ('identify', 'engage', 'deepen', 'maintain')), 0) AS identified,
+    COALESCE(sum(deepened) FILTER (WHERE to_stage IN ('identify', 'engage', 'deepen', 'maintain')), 0) AS deepened,
+    COALESCE(jsonb_object_agg(to_stage, entered), '{}') AS entered,
+    json_build_array(COALESCE(sum(converted) FILTER (WHERE to_stage = 'identify'), 0),
+        COALESCE(sum(converted) FILTER (WHERE to_stage = 'engage'), 0),
+        COALESCE(sum(converted) FILTER (WHERE to_stage = 'deepen'), 0)) AS converted
+FROM stages`
 
 	// kpiStaysSQL reads the stays that ended in the period, by the stage
 	// they were in: a transition ends the stay that began at its
@@ -386,9 +385,12 @@ FROM ended`
 	// survey_response events fed by operations unless the event records
 	// the answer to one of kamflow's surveys (its external id is the survey
 	// id or "survey:" and the id), the same rule as scoring. That rule is
-	// one index probe per event, LATERAL ... LIMIT 1 keeping it one: for a
-	// team, the planner overestimates the events and would hash every
-	// survey instead. Weeks are binned from a Monday (2001-01-01), UTC.
+	// one probe per event and id, each of surveys_id_hash_idx (one page,
+	// where the primary key's B-tree descends three): an anti-join on the
+	// id, and for an id with the prefix a LATERAL ... LIMIT 1, which the
+	// planner cannot turn into a hash of every survey (as it does with an
+	// EXISTS under NOT or OR) and which skips the probe for other ids.
+	// Weeks are binned from a Monday (2001-01-01), UTC.
 	kpiAnswersSQL = `
 WITH answers AS (
     SELECT r.answered_at AS at, r.nps, r.csat
@@ -400,11 +402,12 @@ WITH answers AS (
     UNION ALL
     SELECT e.at, e.nps, e.csat
     FROM account_events e
-    LEFT JOIN LATERAL (SELECT true AS answered FROM surveys s WHERE s.account_id = e.account_id
-        AND s.id = ANY (ARRAY[e.external_id, CASE WHEN e.external_id LIKE 'survey:%' THEN substr(e.external_id, 8) END])
+    LEFT JOIN LATERAL (SELECT true AS answered FROM surveys s
+        WHERE e.external_id LIKE 'survey:%' AND s.id = substr(e.external_id, 8) AND s.account_id = e.account_id
         LIMIT 1) k ON true
     WHERE e.kind = 'survey_response' AND e.status = 'applied' AND e.at >= $1 AND e.at < $2
       AND (e.nps IS NOT NULL OR e.csat IS NOT NULL) AND k.answered IS NULL
+      AND NOT EXISTS (SELECT FROM surveys s WHERE s.id = e.external_id AND s.account_id = e.account_id)
       AND ($3 OR e.account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))
 )
 SELECT date_bin('7 days', at, '2001-01-01 00:00:00+00') AS week,
@@ -864,10 +867,19 @@ SELECT id,
     (ARRAY['East','North','South','West'])[1 + i % 4], round((1e6 + r6 * 2e8)::numeric, 2), d6 * 0.3, d1 * 0.4,
     'Contact ' || i, 'contact-' || i || '@bench.example', t0, t0, t0
 FROM kpi_life ORDER BY id`, nil},
-	// entered_at and the scores' prev_at and prev_tier as RecordTransition
-	// and InsertScore fill them: from the account's row before, by (at, key).
-	{`INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, reason, at, entered_at)
-SELECT key, account_id, from_stage, to_stage, 'seeded', at, lag(at) OVER (PARTITION BY account_id ORDER BY at, key)
+	// entered_at, prev_entry_at, next_up_at, deepen_at and the scores'
+	// prev_at and prev_tier as RecordTransition and InsertScore fill them:
+	// from the account's rows before (by (at, key)) and after.
+	{`INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, reason, at,
+    entered_at, prev_entry_at, next_up_at, deepen_at)
+SELECT key, account_id, from_stage, to_stage, 'seeded', at, lag(at) OVER (PARTITION BY account_id ORDER BY at, key),
+    lag(at) OVER (PARTITION BY account_id, to_stage ORDER BY at, key),
+    CASE to_stage
+        WHEN 'identify' THEN min(at) FILTER (WHERE to_stage = 'engage') OVER later
+        WHEN 'engage' THEN min(at) FILTER (WHERE to_stage = 'deepen') OVER later
+        WHEN 'deepen' THEN min(at) FILTER (WHERE to_stage = 'maintain') OVER later
+    END,
+    CASE WHEN from_stage = '' THEN min(at) FILTER (WHERE to_stage = 'deepen') OVER later END
 FROM (SELECT l.id || ':stage:' || row_number() OVER (PARTITION BY l.id ORDER BY x.at, x.ord) AS key, l.id AS account_id,
     x.from_stage, x.to_stage, x.at
 FROM kpi_life l
@@ -884,6 +896,7 @@ CROSS JOIN LATERAL (VALUES
     (10, 'maintain', 'closed', l.t_closed)
 ) x(ord, from_stage, to_stage, at)
 WHERE x.at <= $1) t
+WINDOW later AS (PARTITION BY account_id ORDER BY at DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ORDER BY account_id, at`, []int{2}},
 	{`UPDATE accounts a SET stage = t.to_stage, stage_since = t.at, updated_at = t.at
 FROM (SELECT DISTINCT ON (account_id) account_id, to_stage, at FROM stage_transitions
