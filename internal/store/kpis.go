@@ -23,18 +23,21 @@ import (
 // The statements read what the period needs rather than the whole history:
 // the transitions, scores, answers and tasks of the period (and each
 // account's first stage change or score after it), each through an index
-// on the time its figure is bounded by (migrations/0004_kpi_indexes.sql and
-// 0005_kpi_previous.sql), and the accounts table for what holds now. What
-// held before the period comes with the period's own rows: a transition
-// carries when the stay it ends began (entered_at), and a score the
-// account's previous score's time and tier (prev_at, prev_tier). So the
-// stage or tier at a moment is read off the first row at or after it, with
-// no window function, no per-account probe (but for a team's tier moves,
-// where probing its few accounts is cheaper) and no older rows. The
-// statements run concurrently, so on two cores a report takes about half
-// their sum, or its slowest statement if that is longer. Each statement
-// sees one snapshot; the report as a whole may not, which a dashboard can
-// afford.
+// on the time its figure is bounded by (migrations/0004_kpi_indexes.sql,
+// 0005_kpi_previous.sql and 0006_kpi_entries.sql), and the accounts table
+// for what holds now. What held before the period, and what an account did
+// next, comes with the period's own rows: a transition carries when the
+// stay it ends began (entered_at), when the account last entered its stage
+// (prev_entry_at) and when it next moved up the ladder (next_up_at,
+// deepen_at), and a score the account's previous score's time and tier
+// (prev_at, prev_tier). So the stage or tier at a moment is read off the
+// first row at or after it, and the funnel counts rows, with no window
+// function, no grouping by account, no per-account probe (but for a team's
+// tier moves, where probing its few accounts is cheaper) and no older
+// rows. The statements run concurrently, so on two cores a report takes
+// about half their sum, or its slowest statement if that is longer. Each
+// statement sees one snapshot; the report as a whole may not, which a
+// dashboard can afford.
 
 // KPIQuery selects the period and the accounts of a KPI report.
 type KPIQuery struct {
@@ -215,8 +218,8 @@ type SLAKind struct {
 	Rate      *float64 `json:"rate" db:"-"`
 }
 
-// Risk bands of the portfolio, by churn risk (kpiRiskBandsSQL writes the
-// same numbers).
+// Risk bands of the portfolio, by churn risk (kpiRiskBandsSQL and
+// kpiRiskBandsScopedSQL write the same numbers).
 const (
 	RiskLow    = 0.3 // below: low
 	RiskMedium = 0.6 // below: medium; from here: high
@@ -460,14 +463,31 @@ GROUP BY 1, 2`
 	// managers).
 	kpiLive = ` stage NOT IN ('lost', 'disqualified', 'closed') AND ($1 OR manager_id = ANY ($2))`
 
-	// kpiRiskBandsSQL reads the live accounts in churn-risk order, which the
-	// count does not need: it makes accounts_live_risk_idx, which holds all
-	// the count needs, cheaper to the planner than the table and a sort.
-	// Unordered, the index looks dearer than the table once updates have
-	// left it larger than it needs (as in SeedKPIBench's record), and
-	// reading 100,000 account rows takes three times as long. A team's
-	// accounts still come by manager.
+	// kpiRiskBandsSQL counts every live account by tier and band, each
+	// cell one range of accounts_live_tier_risk_idx: counting index entries
+	// is cheaper than labelling and hashing every account (half the CPU on
+	// 100,000 accounts). The tiers are those the accounts table allows, and
+	// the bands split churn risk as RiskBand does (NaN is high there too).
 	kpiRiskBandsSQL = `
+SELECT c.band, t.tier, c.accounts
+FROM (VALUES ('prospect'), ('ordinary'), ('core'), ('vip')) t (tier)
+CROSS JOIN LATERAL (
+    SELECT 'low' AS band, count(*) AS accounts FROM accounts
+    WHERE stage NOT IN ('lost', 'disqualified', 'closed') AND tier = t.tier AND churn_risk < 0.3
+    UNION ALL
+    SELECT 'medium', count(*) FROM accounts
+    WHERE stage NOT IN ('lost', 'disqualified', 'closed') AND tier = t.tier AND churn_risk >= 0.3 AND churn_risk < 0.6
+    UNION ALL
+    SELECT 'high', count(*) FROM accounts
+    WHERE stage NOT IN ('lost', 'disqualified', 'closed') AND tier = t.tier AND churn_risk >= 0.6) c
+WHERE c.accounts > 0`
+
+	// kpiRiskBandsScopedSQL counts some managers' live accounts, which come
+	// by manager ($1 is false, $2 the managers). It reads them in
+	// churn-risk order, which the count does not need: it makes
+	// accounts_live_risk_idx, which holds all the count needs, cheaper to
+	// the planner than the table and a sort.
+	kpiRiskBandsScopedSQL = `
 SELECT band, tier, count(*) AS accounts
 FROM (SELECT CASE WHEN churn_risk < 0.3 THEN 'low' WHEN churn_risk < 0.6 THEN 'medium' ELSE 'high' END AS band, tier
       FROM accounts WHERE` + kpiLive + `
@@ -580,17 +600,11 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 	read := func(what string, fn func(tx *sqlx.Tx) error) {
 		g.Go(func() error { return s.kpiRead(ctx, what, fn) })
 	}
-	read("funnel", func(tx *sqlx.Tx) error {
-		return sqlx.GetContext(ctx, tx, &funnel, kpiFunnelSQL, from, to, all, managers)
-	})
 	read("tier moves", func(tx *sqlx.Tx) error {
 		if all {
 			return sqlx.SelectContext(ctx, tx, &r.TierMoves.Cells, kpiTierMovesSQL, from, to)
 		}
 		return sqlx.SelectContext(ctx, tx, &r.TierMoves.Cells, kpiTierMovesScopedSQL, from, to, managers)
-	})
-	read("survey answers", func(tx *sqlx.Tx) error {
-		return sqlx.SelectContext(ctx, tx, &r.Satisfaction.Weeks, kpiAnswersSQL, from, to, all, managers)
 	})
 	read("tasks", func(tx *sqlx.Tx) error {
 		if err := sqlx.SelectContext(ctx, tx, &r.SLA.ByKind, kpiSLASQL, from, to, all, managers); err != nil {
@@ -600,6 +614,9 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 			return fmt.Errorf("open tasks: %w", err)
 		}
 		return nil
+	})
+	read("survey answers", func(tx *sqlx.Tx) error {
+		return sqlx.SelectContext(ctx, tx, &r.Satisfaction.Weeks, kpiAnswersSQL, from, to, all, managers)
 	})
 	read("stays and retention", func(tx *sqlx.Tx) error {
 		if err := sqlx.SelectContext(ctx, tx, &stays, kpiStaysSQL, from, to, all, managers); err != nil {
@@ -619,8 +636,15 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 		}
 		return nil
 	})
+	read("funnel", func(tx *sqlx.Tx) error {
+		return sqlx.GetContext(ctx, tx, &funnel, kpiFunnelSQL, from, to, all, managers)
+	})
 	read("risk", func(tx *sqlx.Tx) error {
-		if err := sqlx.SelectContext(ctx, tx, &r.RiskBands, kpiRiskBandsSQL, all, managers); err != nil {
+		bands, args := kpiRiskBandsSQL, []any{}
+		if !all {
+			bands, args = kpiRiskBandsScopedSQL, []any{all, managers}
+		}
+		if err := sqlx.SelectContext(ctx, tx, &r.RiskBands, bands, args...); err != nil {
 			return fmt.Errorf("bands: %w", err)
 		}
 		if err := sqlx.SelectContext(ctx, tx, &r.TopRisk, kpiTopRiskSQL, all, managers, top); err != nil {

@@ -53,4 +53,9 @@ CREATE INDEX stage_transitions_to_at_idx ON stage_transitions (to_stage, at)
 -- answers it from one page where the primary key's B-tree descends three.
 CREATE INDEX surveys_id_hash_idx ON surveys USING hash (id);
 
-ANALYZE stage_transitions, surveys;
+-- Live accounts by tier and churn risk: each cell of the risk bands is one
+-- range of it.
+CREATE INDEX accounts_live_tier_risk_idx ON accounts (tier, churn_risk)
+    WHERE stage NOT IN ('lost', 'disqualified', 'closed');
+
+ANALYZE stage_transitions, surveys, accounts;
