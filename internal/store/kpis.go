@@ -314,9 +314,10 @@ const (
 	// when the account's last move into the next stage in the period is no
 	// earlier than its first into this one. An onboarding (the move from
 	// no stage into the ladder) counts the account as identified, and as
-	// deepened when its first move into deepen after it comes before the
-	// period's end: the workflow onboards an account once, with its first
-	// transition. These facts come with the row
+	// deepened when its first move into deepen at or after it comes before
+	// the period's end: the workflow onboards an account once, with its
+	// first transition, so this counts what grouping the period's moves by
+	// account did. These facts come with the row
 	// (migrations/0006_kpi_entries.sql), so nothing is grouped by account.
 	kpiFunnelSQL = `
 WITH stages AS (
