@@ -23,18 +23,21 @@ import (
 // The statements read what the period needs rather than the whole history:
 // the transitions, scores, answers and tasks of the period (and each
 // account's first stage change or score after it), each through an index
-// on the time its figure is bounded by (migrations/0004_kpi_indexes.sql and
-// 0005_kpi_previous.sql), and the accounts table for what holds now. What
-// held before the period comes with the period's own rows: a transition
-// carries when the stay it ends began (entered_at), and a score the
-// account's previous score's time and tier (prev_at, prev_tier). So the
-// stage or tier at a moment is read off the first row at or after it, with
-// no window function, no per-account probe (but for a team's tier moves,
-// where probing its few accounts is cheaper) and no older rows. The
-// statements run concurrently, so on two cores a report takes about half
-// their sum, or its slowest statement if that is longer. Each statement
-// sees one snapshot; the report as a whole may not, which a dashboard can
-// afford.
+// on the time its figure is bounded by (migrations/0004_kpi_indexes.sql,
+// 0005_kpi_previous.sql and 0006_kpi_entries.sql), and the accounts table
+// for what holds now. What held before the period, and what an account did
+// next, comes with the period's own rows: a transition carries when the
+// stay it ends began (entered_at), when the account last entered its stage
+// (prev_entry_at) and when it next moved up the ladder (next_up_at,
+// deepen_at), and a score the account's previous score's time and tier
+// (prev_at, prev_tier). So the stage or tier at a moment is read off the
+// first row at or after it, and the funnel counts rows, with no window
+// function, no grouping by account, no per-account probe (but for a team's
+// tier moves, where probing its few accounts is cheaper) and no older
+// rows. The statements run concurrently, so on two cores a report takes
+// about half their sum, or its slowest statement if that is longer. Each
+// statement sees one snapshot; the report as a whole may not, which a
+// dashboard can afford.
 
 // KPIQuery selects the period and the accounts of a KPI report.
 type KPIQuery struct {
@@ -215,8 +218,8 @@ type SLAKind struct {
 	Rate      *float64 `json:"rate" db:"-"`
 }
 
-// Risk bands of the portfolio, by churn risk (kpiRiskBandsSQL writes the
-// same numbers).
+// Risk bands of the portfolio, by churn risk (kpiRiskBandsSQL and
+// kpiRiskBandsScopedSQL write the same numbers).
 const (
 	RiskLow    = 0.3 // below: low
 	RiskMedium = 0.6 // below: medium; from here: high
@@ -303,38 +306,38 @@ var ladderStages = []string{"identify", "engage", "deepen", "maintain", "churn_r
 const (
 	kpiScopeAccount = `($3 OR account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))`
 
-	// kpiFunnelSQL reads the moves into each stage in the period. An
-	// account counts once per stage it entered, and as converted when its
-	// first move into a stage comes no later than its last move into the
-	// next: per account for the four stages of the ladder, which also give
-	// acquisition (onboarding is the move from no stage into identify), and
-	// as distinct accounts for the other four.
+	// kpiFunnelSQL reads the moves into each stage in the period. One that
+	// is the account's first into the stage in the period (its previous
+	// one, if any, was before the period) counts the account as entered,
+	// once per stage; it converted when the account's first move into the
+	// next stage at or after it comes before the period's end, which is
+	// when the account's last move into the next stage in the period is no
+	// earlier than its first into this one. An onboarding (the move from
+	// no stage into the ladder) counts the account as identified, and as
+	// deepened when its first move into deepen at or after it comes before
+	// the period's end: the workflow onboards an account once, with its
+	// first transition, so this counts what grouping the period's moves by
+	// account did. These facts come with the row
+	// (migrations/0006_kpi_entries.sql), so nothing is grouped by account.
 	kpiFunnelSQL = `
-WITH per AS (
-    SELECT account_id,
-        bool_or(from_stage = '') AS onboarded,
-        min(at) FILTER (WHERE to_stage = 'identify') AS first_identify,
-        min(at) FILTER (WHERE to_stage = 'engage') AS first_engage,
-        max(at) FILTER (WHERE to_stage = 'engage') AS last_engage,
-        min(at) FILTER (WHERE to_stage = 'deepen') AS first_deepen,
-        max(at) FILTER (WHERE to_stage = 'deepen') AS last_deepen,
-        max(at) FILTER (WHERE to_stage = 'maintain') AS last_maintain
+WITH stages AS (
+    SELECT to_stage,
+        count(*) FILTER (WHERE prev_entry_at < $1 OR prev_entry_at IS NULL) AS entered,
+        count(*) FILTER (WHERE (prev_entry_at < $1 OR prev_entry_at IS NULL) AND next_up_at < $2) AS converted,
+        count(*) FILTER (WHERE from_stage = '') AS onboarded,
+        count(*) FILTER (WHERE from_stage = '' AND deepen_at < $2) AS deepened
     FROM stage_transitions
-    WHERE to_stage IN ('identify', 'engage', 'deepen', 'maintain') AND at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
-    GROUP BY account_id
-), off_ladder AS (
-    SELECT to_stage, count(DISTINCT account_id) AS entered
-    FROM stage_transitions
-    WHERE to_stage IN ('churn_recovery', 'lost', 'disqualified', 'closed') AND at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
+    WHERE to_stage IN ('identify', 'engage', 'deepen', 'maintain', 'churn_recovery', 'lost', 'disqualified', 'closed')
+      AND at >= $1 AND at < $2 AND ` + kpiScopeAccount + `
     GROUP BY to_stage
 )
-SELECT count(*) FILTER (WHERE onboarded) AS identified,
-    count(*) FILTER (WHERE onboarded AND last_deepen IS NOT NULL) AS deepened,
-    jsonb_build_object('identify', count(first_identify), 'engage', count(last_engage), 'deepen', count(last_deepen),
-        'maintain', count(last_maintain)) || (SELECT COALESCE(jsonb_object_agg(to_stage, entered), '{}') FROM off_ladder) AS entered,
-    json_build_array(count(*) FILTER (WHERE last_engage >= first_identify),
-        count(*) FILTER (WHERE last_deepen >= first_engage), count(*) FILTER (WHERE last_maintain >= first_deepen)) AS converted
-FROM per`
+SELECT COALESCE(sum(onboarded) FILTER (WHERE to_stage IN ('identify', 'engage', 'deepen', 'maintain')), 0) AS identified,
+    COALESCE(sum(deepened) FILTER (WHERE to_stage IN ('identify', 'engage', 'deepen', 'maintain')), 0) AS deepened,
+    COALESCE(jsonb_object_agg(to_stage, entered), '{}') AS entered,
+    json_build_array(COALESCE(sum(converted) FILTER (WHERE to_stage = 'identify'), 0),
+        COALESCE(sum(converted) FILTER (WHERE to_stage = 'engage'), 0),
+        COALESCE(sum(converted) FILTER (WHERE to_stage = 'deepen'), 0)) AS converted
+FROM stages`
 
 	// kpiStaysSQL reads the stays that ended in the period, by the stage
 	// they were in: a transition ends the stay that began at its
@@ -386,9 +389,12 @@ FROM ended`
 	// survey_response events fed by operations unless the event records
 	// the answer to one of kamflow's surveys (its external id is the survey
 	// id or "survey:" and the id), the same rule as scoring. That rule is
-	// one index probe per event, LATERAL ... LIMIT 1 keeping it one: for a
-	// team, the planner overestimates the events and would hash every
-	// survey instead. Weeks are binned from a Monday (2001-01-01), UTC.
+	// one probe per event and id, each of surveys_id_hash_idx (one page,
+	// where the primary key's B-tree descends three): an anti-join on the
+	// id, and for an id with the prefix a LATERAL ... LIMIT 1, which the
+	// planner cannot turn into a hash of every survey (as it does with an
+	// EXISTS under NOT or OR) and which skips the probe for other ids.
+	// Weeks are binned from a Monday (2001-01-01), UTC.
 	kpiAnswersSQL = `
 WITH answers AS (
     SELECT r.answered_at AS at, r.nps, r.csat
@@ -400,11 +406,12 @@ WITH answers AS (
     UNION ALL
     SELECT e.at, e.nps, e.csat
     FROM account_events e
-    LEFT JOIN LATERAL (SELECT true AS answered FROM surveys s WHERE s.account_id = e.account_id
-        AND s.id = ANY (ARRAY[e.external_id, CASE WHEN e.external_id LIKE 'survey:%' THEN substr(e.external_id, 8) END])
+    LEFT JOIN LATERAL (SELECT true AS answered FROM surveys s
+        WHERE e.external_id LIKE 'survey:%' AND s.id = substr(e.external_id, 8) AND s.account_id = e.account_id
         LIMIT 1) k ON true
     WHERE e.kind = 'survey_response' AND e.status = 'applied' AND e.at >= $1 AND e.at < $2
       AND (e.nps IS NOT NULL OR e.csat IS NOT NULL) AND k.answered IS NULL
+      AND NOT EXISTS (SELECT FROM surveys s WHERE s.id = e.external_id AND s.account_id = e.account_id)
       AND ($3 OR e.account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))
 )
 SELECT date_bin('7 days', at, '2001-01-01 00:00:00+00') AS week,
@@ -457,14 +464,31 @@ GROUP BY 1, 2`
 	// managers).
 	kpiLive = ` stage NOT IN ('lost', 'disqualified', 'closed') AND ($1 OR manager_id = ANY ($2))`
 
-	// kpiRiskBandsSQL reads the live accounts in churn-risk order, which the
-	// count does not need: it makes accounts_live_risk_idx, which holds all
-	// the count needs, cheaper to the planner than the table and a sort.
-	// Unordered, the index looks dearer than the table once updates have
-	// left it larger than it needs (as in SeedKPIBench's record), and
-	// reading 100,000 account rows takes three times as long. A team's
-	// accounts still come by manager.
+	// kpiRiskBandsSQL counts every live account by tier and band, each
+	// cell one range of accounts_live_tier_risk_idx: counting index entries
+	// is cheaper than labelling and hashing every account (half the CPU on
+	// 100,000 accounts). The tiers are those the accounts table allows, and
+	// the bands split churn risk as RiskBand does (NaN is high there too).
 	kpiRiskBandsSQL = `
+SELECT c.band, t.tier, c.accounts
+FROM (VALUES ('prospect'), ('ordinary'), ('core'), ('vip')) t (tier)
+CROSS JOIN LATERAL (
+    SELECT 'low' AS band, count(*) AS accounts FROM accounts
+    WHERE stage NOT IN ('lost', 'disqualified', 'closed') AND tier = t.tier AND churn_risk < 0.3
+    UNION ALL
+    SELECT 'medium', count(*) FROM accounts
+    WHERE stage NOT IN ('lost', 'disqualified', 'closed') AND tier = t.tier AND churn_risk >= 0.3 AND churn_risk < 0.6
+    UNION ALL
+    SELECT 'high', count(*) FROM accounts
+    WHERE stage NOT IN ('lost', 'disqualified', 'closed') AND tier = t.tier AND churn_risk >= 0.6) c
+WHERE c.accounts > 0`
+
+	// kpiRiskBandsScopedSQL counts some managers' live accounts, which come
+	// by manager ($1 is false, $2 the managers). It reads them in
+	// churn-risk order, which the count does not need: it makes
+	// accounts_live_risk_idx, which holds all the count needs, cheaper to
+	// the planner than the table and a sort.
+	kpiRiskBandsScopedSQL = `
 SELECT band, tier, count(*) AS accounts
 FROM (SELECT CASE WHEN churn_risk < 0.3 THEN 'low' WHEN churn_risk < 0.6 THEN 'medium' ELSE 'high' END AS band, tier
       FROM accounts WHERE` + kpiLive + `
@@ -577,17 +601,11 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 	read := func(what string, fn func(tx *sqlx.Tx) error) {
 		g.Go(func() error { return s.kpiRead(ctx, what, fn) })
 	}
-	read("funnel", func(tx *sqlx.Tx) error {
-		return sqlx.GetContext(ctx, tx, &funnel, kpiFunnelSQL, from, to, all, managers)
-	})
 	read("tier moves", func(tx *sqlx.Tx) error {
 		if all {
 			return sqlx.SelectContext(ctx, tx, &r.TierMoves.Cells, kpiTierMovesSQL, from, to)
 		}
 		return sqlx.SelectContext(ctx, tx, &r.TierMoves.Cells, kpiTierMovesScopedSQL, from, to, managers)
-	})
-	read("survey answers", func(tx *sqlx.Tx) error {
-		return sqlx.SelectContext(ctx, tx, &r.Satisfaction.Weeks, kpiAnswersSQL, from, to, all, managers)
 	})
 	read("tasks", func(tx *sqlx.Tx) error {
 		if err := sqlx.SelectContext(ctx, tx, &r.SLA.ByKind, kpiSLASQL, from, to, all, managers); err != nil {
@@ -597,6 +615,9 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 			return fmt.Errorf("open tasks: %w", err)
 		}
 		return nil
+	})
+	read("survey answers", func(tx *sqlx.Tx) error {
+		return sqlx.SelectContext(ctx, tx, &r.Satisfaction.Weeks, kpiAnswersSQL, from, to, all, managers)
 	})
 	read("stays and retention", func(tx *sqlx.Tx) error {
 		if err := sqlx.SelectContext(ctx, tx, &stays, kpiStaysSQL, from, to, all, managers); err != nil {
@@ -616,8 +637,15 @@ func (s *Store) KPIs(ctx context.Context, q KPIQuery) (KPIReport, error) {
 		}
 		return nil
 	})
+	read("funnel", func(tx *sqlx.Tx) error {
+		return sqlx.GetContext(ctx, tx, &funnel, kpiFunnelSQL, from, to, all, managers)
+	})
 	read("risk", func(tx *sqlx.Tx) error {
-		if err := sqlx.SelectContext(ctx, tx, &r.RiskBands, kpiRiskBandsSQL, all, managers); err != nil {
+		bands, args := kpiRiskBandsSQL, []any{}
+		if !all {
+			bands, args = kpiRiskBandsScopedSQL, []any{all, managers}
+		}
+		if err := sqlx.SelectContext(ctx, tx, &r.RiskBands, bands, args...); err != nil {
 			return fmt.Errorf("bands: %w", err)
 		}
 		if err := sqlx.SelectContext(ctx, tx, &r.TopRisk, kpiTopRiskSQL, all, managers, top); err != nil {
@@ -864,10 +892,19 @@ SELECT id,
     (ARRAY['East','North','South','West'])[1 + i % 4], round((1e6 + r6 * 2e8)::numeric, 2), d6 * 0.3, d1 * 0.4,
     'Contact ' || i, 'contact-' || i || '@bench.example', t0, t0, t0
 FROM kpi_life ORDER BY id`, nil},
-	// entered_at and the scores' prev_at and prev_tier as RecordTransition
-	// and InsertScore fill them: from the account's row before, by (at, key).
-	{`INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, reason, at, entered_at)
-SELECT key, account_id, from_stage, to_stage, 'seeded', at, lag(at) OVER (PARTITION BY account_id ORDER BY at, key)
+	// entered_at, prev_entry_at, next_up_at, deepen_at and the scores'
+	// prev_at and prev_tier as RecordTransition and InsertScore fill them:
+	// from the account's rows before (by (at, key)) and after.
+	{`INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, reason, at,
+    entered_at, prev_entry_at, next_up_at, deepen_at)
+SELECT key, account_id, from_stage, to_stage, 'seeded', at, lag(at) OVER (PARTITION BY account_id ORDER BY at, key),
+    lag(at) OVER (PARTITION BY account_id, to_stage ORDER BY at, key),
+    CASE to_stage
+        WHEN 'identify' THEN min(at) FILTER (WHERE to_stage = 'engage') OVER later
+        WHEN 'engage' THEN min(at) FILTER (WHERE to_stage = 'deepen') OVER later
+        WHEN 'deepen' THEN min(at) FILTER (WHERE to_stage = 'maintain') OVER later
+    END,
+    CASE WHEN from_stage = '' THEN min(at) FILTER (WHERE to_stage = 'deepen') OVER later END
 FROM (SELECT l.id || ':stage:' || row_number() OVER (PARTITION BY l.id ORDER BY x.at, x.ord) AS key, l.id AS account_id,
     x.from_stage, x.to_stage, x.at
 FROM kpi_life l
@@ -884,6 +921,7 @@ CROSS JOIN LATERAL (VALUES
     (10, 'maintain', 'closed', l.t_closed)
 ) x(ord, from_stage, to_stage, at)
 WHERE x.at <= $1) t
+WINDOW later AS (PARTITION BY account_id ORDER BY at DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ORDER BY account_id, at`, []int{2}},
 	{`UPDATE accounts a SET stage = t.to_stage, stage_since = t.at, updated_at = t.at
 FROM (SELECT DISTINCT ON (account_id) account_id, to_stage, at FROM stage_transitions

@@ -533,6 +533,7 @@ func TestSeedKPIBench(t *testing.T) {
 	require.NotEmpty(t, r.Escalations)
 	require.Positive(t, r.SLA.Completed)
 	requirePrevious(t, s)
+	requireEntryFacts(t, s)
 	require.Error(t, s.SeedKPIBench(ctx, 0, 0, now))
 }
 
@@ -573,6 +574,141 @@ INSERT INTO scores (key, account_id, at, tier) VALUES
 	require.NoError(t, s.db.GetContext(ctx, &n, `SELECT (SELECT count(entered_at) FROM stage_transitions)
     + (SELECT count(*) FROM scores WHERE prev_at > '-infinity')`))
 	require.Equal(t, 5, n, "b1's later transitions and scores have a previous row")
+}
+
+// requireEntryFacts checks every transition's prev_entry_at, next_up_at
+// and deepen_at against their definitions (migrations/0006_kpi_entries.sql)
+// computed over the whole table by window functions.
+func requireEntryFacts(t *testing.T, s *Store) {
+	t.Helper()
+	var bad []string
+	require.NoError(t, s.db.SelectContext(t.Context(), &bad, `
+SELECT key FROM (
+    SELECT key, prev_entry_at, next_up_at, deepen_at,
+        lag(at) OVER (PARTITION BY account_id, to_stage ORDER BY at, key) AS want_prev,
+        CASE to_stage
+            WHEN 'identify' THEN min(at) FILTER (WHERE to_stage = 'engage') OVER later
+            WHEN 'engage' THEN min(at) FILTER (WHERE to_stage = 'deepen') OVER later
+            WHEN 'deepen' THEN min(at) FILTER (WHERE to_stage = 'maintain') OVER later
+        END AS want_up,
+        CASE WHEN from_stage = '' THEN min(at) FILTER (WHERE to_stage = 'deepen') OVER later END AS want_deepen
+    FROM stage_transitions
+    WINDOW later AS (PARTITION BY account_id ORDER BY at DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) x
+WHERE (prev_entry_at, next_up_at, deepen_at) IS DISTINCT FROM (want_prev, want_up, want_deepen)`))
+	require.Empty(t, bad, "transitions whose entry facts are wrong")
+}
+
+// entryHistory is a stage history with what makes the entry facts hard:
+// re-entries into a stage, moves at the same time (ordered by key), and an
+// onboarding straight into deepen. Keys are in time order.
+var entryHistory = []struct {
+	account, key, from, to string
+	at                     time.Duration
+}{
+	{"e1", "e1:stage:01", "", "identify", 0},
+	{"e1", "e1:stage:02", "identify", "engage", time.Hour},
+	{"e1", "e1:stage:03", "engage", "identify", 2 * time.Hour},
+	{"e1", "e1:stage:04", "identify", "engage", 3 * time.Hour},
+	{"e1", "e1:stage:05", "engage", "deepen", 3 * time.Hour},
+	{"e1", "e1:stage:06", "deepen", "maintain", 3 * time.Hour},
+	{"e1", "e1:stage:07", "maintain", "churn_recovery", 4 * time.Hour},
+	{"e1", "e1:stage:08", "churn_recovery", "maintain", 5 * time.Hour},
+	{"e1", "e1:stage:09", "maintain", "churn_recovery", 6 * time.Hour},
+	{"e2", "e2:stage:01", "", "identify", time.Hour},
+	{"e2", "e2:stage:02", "identify", "disqualified", 2 * time.Hour},
+	{"e3", "e3:stage:01", "", "deepen", 0},
+	{"e3", "e3:stage:02", "deepen", "maintain", time.Hour},
+	{"e3", "e3:stage:03", "maintain", "closed", time.Hour},
+}
+
+// TestEntryFactsBackfill migrates a record kept before
+// 0006_kpi_entries.sql, rows inserted out of order, and checks the
+// backfill gives every transition what RecordTransition fills in since.
+func TestEntryFactsBackfill(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, pgtest.Database(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	fsys, err := fs.Sub(migrations, "migrations")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectPostgres, s.db.DB, fsys, goose.WithLogger(goose.NopLogger()))
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, 5)
+	require.NoError(t, err)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO accounts (id, name) VALUES ('e1', 'E1'), ('e2', 'E2'), ('e3', 'E3')`)
+	require.NoError(t, err)
+	for _, i := range []int{5, 0, 13, 8, 2, 11, 6, 1, 9, 3, 12, 7, 10, 4} {
+		h := entryHistory[i]
+		_, err := s.db.ExecContext(ctx, `INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, at)
+VALUES ($1, $2, $3, $4, $5)`, h.key, h.account, h.from, h.to, t0.Add(h.at))
+		require.NoError(t, err)
+	}
+	_, err = p.UpTo(ctx, 6)
+	require.NoError(t, err)
+	requireEntryFacts(t, s)
+	var n int
+	require.NoError(t, s.db.GetContext(ctx, &n, `SELECT count(prev_entry_at) + count(next_up_at) + count(deepen_at)
+FROM stage_transitions`))
+	require.Equal(t, 12, n, "e1's re-entries (4), the moves up that were followed (6), e1's and e3's deepening onboardings (2)")
+}
+
+// TestEntryFactsWriter records the same history through RecordTransition
+// in orders a retrying workflow might produce (in order; reversed; late
+// rows between others, each sent twice) and checks every order ends with
+// the facts the backfill gives, and the same report.
+func TestEntryFactsWriter(t *testing.T) {
+	t.Parallel()
+	n := len(entryHistory)
+	inOrder := make([]int, n)
+	for i := range inOrder {
+		inOrder[i] = i
+	}
+	reversed := slices.Clone(inOrder)
+	slices.Reverse(reversed)
+	for _, tc := range []struct {
+		name  string
+		order []int
+	}{
+		{"in order", inOrder},
+		{"reversed", reversed},
+		{"late and twice", []int{0, 0, 3, 9, 13, 6, 1, 1, 11, 5, 8, 2, 10, 7, 12, 4, 3, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newTestStore(t)
+			ctx := t.Context()
+			for _, id := range []string{"e1", "e2", "e3"} {
+				_, err := s.UpsertAccount(ctx, Account{ID: id, Name: id, CreatedAt: t0})
+				require.NoError(t, err)
+			}
+			for _, i := range tc.order {
+				h := entryHistory[i]
+				_, err := s.RecordTransition(ctx, Transition{Key: h.key, AccountID: h.account, From: h.from, To: h.to,
+					At: t0.Add(h.at)})
+				require.NoError(t, err)
+			}
+			requireEntryFacts(t, s)
+			requirePrevious(t, s)
+
+			// The period holds e1's moves from its first engagement on,
+			// e2's whole history and e3's after its onboarding into deepen.
+			r, err := s.KPIs(ctx, KPIQuery{From: t0.Add(time.Hour), To: t0.Add(6 * time.Hour)})
+			require.NoError(t, err)
+			entered, converted := map[string]int{}, map[string]int{}
+			for _, f := range r.Funnel {
+				entered[f.Stage], converted[f.Stage] = f.Entered, f.Converted
+			}
+			require.Equal(t, map[string]int{"identify": 2, "engage": 1, "deepen": 1, "maintain": 2, "churn_recovery": 1,
+				"lost": 0, "disqualified": 1, "closed": 1}, entered, "e1 once per stage however often it entered")
+			// e1 identified again at 2h and engaged at 3h; its first
+			// engagement in the period (1h) led to deepen at 3h, and deepen
+			// to maintain at the same time. e2 never engaged.
+			require.Equal(t, map[string]int{"identify": 1, "engage": 1, "deepen": 1, "maintain": 0, "churn_recovery": 0,
+				"lost": 0, "disqualified": 0, "closed": 0}, converted)
+			require.Equal(t, Acquisition{Identified: 1, Deepened: 0, Rate: f64(0)}, r.Acquisition, "e2 onboarded, never deepened")
+		})
+	}
 }
 
 // BenchmarkKPIs measures the whole report on 100,000 accounts and a
