@@ -183,7 +183,7 @@ func (t *Table) Print(w io.Writer) error {
 
 // Markdown renders the table for the README.
 func (t *Table) Markdown(w io.Writer) {
-	fmt.Fprintf(w, "Measured %s on %s; size %s, medians of %d repetitions; load average %.1f before and %.1f after the run (other engineers compiling on the same 2 cores); the whole run took %s.\n\n",
+	fmt.Fprintf(w, "Measured %s on %s; size %s, medians of %d repetitions; load average %.1f before and %.1f after the run; the whole run took %s.\n\n",
 		t.Date.Format("2006-01-02 15:04 MST"), t.Machine, t.Size, t.Reps, t.LoadBefore, t.LoadAfter, t.Took)
 	fmt.Fprintln(w, "| step | what | median | unit | spread | ceiling | ratio | target | met | cpu ms/unit | cpu ratio |")
 	fmt.Fprintln(w, "|---|---|---:|---|---:|---|---:|---|---|---:|---:|")
