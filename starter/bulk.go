@@ -57,9 +57,9 @@ type outcome struct {
 
 // bulk runs do over jobs grouped in lanes: at most concurrency lanes at
 // once, the jobs of one lane in order (so one account's events arrive as
-// the file lists them). A job is the rows one request carries. When ctx is cancelled (Ctrl-C) nothing new starts;
-// requests already sent finish under their own timeout, so the summary
-// knows exactly what was done.
+// the file lists them). A job is the rows one request carries. When ctx is
+// cancelled (Ctrl-C) nothing new starts; requests already sent finish under
+// their own timeout, so the summary knows exactly what was done.
 type bulk struct {
 	concurrency int
 	timeout     time.Duration

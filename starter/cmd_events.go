@@ -152,11 +152,7 @@ func (a *app) sendEvents(ctx context.Context, path string, concurrency, batch in
 			if len(job) == 1 {
 				return false, accounts.SendEvent(ctx, c, rows[job[0]].AccountID, rows[job[0]].Event)
 			}
-			events := make([]activities.Event, len(job))
-			for k, i := range job {
-				events[k] = rows[i].Event
-			}
-			return false, accounts.SendEvents(ctx, c, rows[job[0]].AccountID, events)
+			return false, accounts.SendEvents(ctx, c, rows[job[0]].AccountID, eventsOf(rows, job))
 		})
 		sum.GaveUp = a.explain(gaveUp)
 		sum.Sent, _ = a.tally(&sum, outs, func(i int) int { return rows[i].Line })
@@ -181,13 +177,18 @@ func eventLanes(rows []accounts.EventRow, batch int) [][][]int {
 	}
 	lanes := make([][][]int, len(byAccount))
 	for l, idx := range byAccount {
-		events := make([]activities.Event, len(idx))
-		for k, i := range idx {
-			events[k] = rows[i].Event
-		}
-		for _, b := range accounts.Batches(events, batch) {
+		for _, b := range accounts.Batches(eventsOf(rows, idx), batch) {
 			lanes[l] = append(lanes[l], idx[b[0]:b[1]])
 		}
 	}
 	return lanes
+}
+
+// eventsOf is the events of rows idx, in that order.
+func eventsOf(rows []accounts.EventRow, idx []int) []activities.Event {
+	events := make([]activities.Event, len(idx))
+	for k, i := range idx {
+		events[k] = rows[i].Event
+	}
+	return events
 }
