@@ -537,6 +537,22 @@ func TestSeedKPIBench(t *testing.T) {
 	require.Error(t, s.SeedKPIBench(ctx, 0, 0, now))
 }
 
+// migratedTo opens a fresh database migrated up to version v, and returns
+// the migration provider to take it further.
+func migratedTo(t *testing.T, v int64) (*Store, *goose.Provider) {
+	t.Helper()
+	s, err := Open(t.Context(), pgtest.Database(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	fsys, err := fs.Sub(migrations, "migrations")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectPostgres, s.db.DB, fsys, goose.WithLogger(goose.NopLogger()))
+	require.NoError(t, err)
+	_, err = p.UpTo(t.Context(), v)
+	require.NoError(t, err)
+	return s, p
+}
+
 // TestPreviousBackfill migrates a record kept before 0005_kpi_previous.sql
 // and checks the backfill gives every transition and score what lag()
 // gives (what RecordTransition and InsertScore fill in since): rows
@@ -544,16 +560,8 @@ func TestSeedKPIBench(t *testing.T) {
 func TestPreviousBackfill(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, pgtest.Database(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectPostgres, s.db.DB, fsys, goose.WithLogger(goose.NopLogger()))
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 4)
-	require.NoError(t, err)
-	_, err = s.db.ExecContext(ctx, `
+	s, p := migratedTo(t, 4)
+	_, err := s.db.ExecContext(ctx, `
 INSERT INTO accounts (id, name) VALUES ('b1', 'B1'), ('b2', 'B2');
 INSERT INTO stage_transitions (key, account_id, from_stage, to_stage, at) VALUES
     ('b1:stage:1', 'b1', '', 'identify', '2026-01-01 00:00+00'),
@@ -627,16 +635,8 @@ var entryHistory = []struct {
 func TestEntryFactsBackfill(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, pgtest.Database(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	fsys, err := fs.Sub(migrations, "migrations")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectPostgres, s.db.DB, fsys, goose.WithLogger(goose.NopLogger()))
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 5)
-	require.NoError(t, err)
-	_, err = s.db.ExecContext(ctx, `INSERT INTO accounts (id, name) VALUES ('e1', 'E1'), ('e2', 'E2'), ('e3', 'E3')`)
+	s, p := migratedTo(t, 5)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts (id, name) VALUES ('e1', 'E1'), ('e2', 'E2'), ('e3', 'E3')`)
 	require.NoError(t, err)
 	for _, i := range []int{5, 0, 13, 8, 2, 11, 6, 1, 9, 3, 12, 7, 10, 4} {
 		h := entryHistory[i]
