@@ -139,6 +139,8 @@ const (
 	// versionInlineSignals takes events off the signal channel in the main
 	// loop instead of in a coroutine of their own: each coroutine is a
 	// goroutine whose stack (about 10 KiB) stays with every cached account.
+	// It also records every event delivered before the account ends: those
+	// waiting when a close is handled, and those that arrive while it ends.
 	versionInlineSignals = 2
 	changeLeanHistory    = "lean-history"
 )
@@ -238,6 +240,12 @@ func (acc *account) run(ctx workflow.Context) (AccountResult, error) {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return AccountResult{}, err
 	}
+	if acc.inlineSignals {
+		// Signals delivered while the account ended are facts too.
+		if err := acc.processInbox(ctx); err != nil {
+			return AccountResult{}, err
+		}
+	}
 	return AccountResult{AccountID: s.Profile.ID, Stage: s.Stage, Outcome: s.Outcome}, nil
 }
 
@@ -267,6 +275,12 @@ func (acc *account) start(ctx workflow.Context) error {
 func (acc *account) step(ctx workflow.Context) error {
 	s := acc.s
 	if acc.closeAsked {
+		if acc.inlineSignals {
+			// What was sent before the close is recorded before it.
+			if err := acc.processInbox(ctx); err != nil {
+				return err
+			}
+		}
 		s.Outcome = "closed: " + s.CloseReason
 		return acc.enter(ctx, StageClosed, s.CloseReason)
 	}
@@ -673,7 +687,7 @@ func (acc *account) processInbox(ctx workflow.Context) error {
 		}
 		rescore = acc.apply(r.Event) || rescore
 	}
-	if rescore && s.Stage != StageIdentify {
+	if rescore && s.Stage != StageIdentify && !ended(s.Stage) {
 		return acc.score(ctx)
 	}
 	return nil

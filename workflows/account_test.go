@@ -382,6 +382,25 @@ func TestEventBatchIsOneWriteAndOneScore(t *testing.T) {
 	require.Equal(t, before+1, w.scoreCalls, "the batch re-scores once")
 }
 
+// An event sent just before a close, or while the account is ending, is
+// still recorded (as a fact of the closed account, without a re-score).
+func TestEventsAroundCloseAreRecorded(t *testing.T) {
+	w := newWorld(t)
+	w.at(time.Hour, func() {
+		w.event("before-close", activities.EventOrder)
+		w.closeAccount("customer asked")
+		w.event("while-closing", activities.EventNote)
+	})
+	w.run(AccountInput{Profile: testProfile})
+
+	var ids []string
+	for _, r := range w.events {
+		ids = append(ids, r.ExternalID)
+	}
+	require.ElementsMatch(t, []string{"before-close", "while-closing"}, ids)
+	require.Equal(t, StageClosed, w.transitions[len(w.transitions)-1])
+}
+
 func TestInvalidUpdatesAreRejected(t *testing.T) {
 	w := newWorld(t)
 	w.at(time.Hour, func() {
