@@ -9,6 +9,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -214,6 +215,19 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 	default:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
 	}
+}
+
+// writeFile answers with a file made in full beforehand, so a failure to
+// make it is still an error page: disposition is "inline" or "attachment",
+// cache the Cache-Control value.
+func writeFile(w http.ResponseWriter, contentType, disposition, name, cache string, body *bytes.Buffer) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Disposition", disposition+`; filename="`+name+`"`)
+	h.Set("Cache-Control", cache)
+	w.WriteHeader(http.StatusOK)
+	// The status line is already sent; a failed write means the client left.
+	_, _ = body.WriteTo(w)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -155,12 +155,6 @@ func (s *server) apiVisitsICS(w http.ResponseWriter, r *http.Request, p *princip
 	if err := cal.SerializeTo(&buf, ics.WithNewLineWindows); err != nil {
 		return fmt.Errorf("encode calendar of %s: %w", p.ID, err)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/calendar; charset=utf-8")
-	h.Set("Content-Disposition", `inline; filename="kamflow-visits.ics"`)
-	h.Set("Cache-Control", "private, no-cache")
-	w.WriteHeader(http.StatusOK)
-	// The status line is already sent; a failed write means the client left.
-	_, _ = buf.WriteTo(w)
+	writeFile(w, "text/calendar; charset=utf-8", "inline", "kamflow-visits.ics", "private, no-cache", &buf)
 	return nil
 }

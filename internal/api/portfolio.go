@@ -325,13 +325,7 @@ func (s *server) apiKPIsCSV(w http.ResponseWriter, r *http.Request, p *principal
 		return fmt.Errorf("write kpi csv: %w", err)
 	}
 	name := fmt.Sprintf("kamflow-kpis-%s-to-%s.csv", per.From.Format("20060102T1504"), per.To.Format("20060102T1504"))
-	h := w.Header()
-	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	h.Set("Cache-Control", "private, no-store")
-	w.WriteHeader(http.StatusOK)
-	// The status line is already sent; a failed write means the client left.
-	_, _ = buf.WriteTo(w)
+	writeFile(w, "text/csv; charset=utf-8", "attachment", name, "private, no-store", &buf)
 	return nil
 }
 
