@@ -16,14 +16,30 @@ func portFree(addr string) error {
 	return l.Close()
 }
 
-// freePort asks the kernel for an unused port on ip.
-func freePort(ip string) (int, error) {
+// heldPorts hands out free ports and keeps each one bound until release:
+// the server binds them itself only after seconds of set-up, and a port
+// let go at once could meanwhile go to another process asking the kernel
+// for a free one (two dev stacks starting side by side, as the tests do).
+type heldPorts struct{ listeners []net.Listener }
+
+// take returns a free port on ip, held until release.
+func (h *heldPorts) take(ip string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
 	}
-	defer l.Close()
+	h.listeners = append(h.listeners, l)
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// release lets the server bind the ports.
+func (h *heldPorts) release() {
+	for _, l := range h.listeners {
+		// Closing a listener nobody accepted on cannot fail in a way
+		// that matters: the port is free either way.
+		_ = l.Close()
+	}
+	h.listeners = nil
 }
 
 // waitListening waits until addr accepts connections or failed reports an error.

@@ -73,17 +73,18 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "error"
 	}
+	var ports heldPorts
+	defer ports.release()
 	if opts.FrontendPort == 0 {
-		port, err := freePort(opts.IP)
+		port, err := ports.take(opts.IP)
 		if err != nil {
 			return nil, err
 		}
 		opts.FrontendPort = port
-	}
-	frontend := net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort))
-	if err := portFree(frontend); err != nil {
+	} else if err := portFree(net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort))); err != nil {
 		return nil, err
 	}
+	frontend := net.JoinHostPort(opts.IP, strconv.Itoa(opts.FrontendPort))
 	var uiAddr string
 	if opts.UIPort != 0 {
 		uiAddr = net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort))
@@ -91,7 +92,7 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 			return nil, err
 		}
 	}
-	conf, err := opts.serverConfig()
+	conf, err := opts.serverConfig(&ports)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +109,7 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	for name, svc := range conf.Services {
 		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(svc.RPC.GRPCPort)))
 	}
+	ports.release()
 	server, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
@@ -186,8 +188,8 @@ func devDynamicConfig() dynamicconfig.StaticClient {
 	return dc
 }
 
-func (o TemporalOptions) serverConfig() (*config.Config, error) {
-	httpPort, err := freePort(o.IP)
+func (o TemporalOptions) serverConfig(ports *heldPorts) (*config.Config, error) {
+	httpPort, err := ports.take(o.IP)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +221,7 @@ func (o TemporalOptions) serverConfig() (*config.Config, error) {
 		if name == "frontend" {
 			svc.RPC.GRPCPort = o.FrontendPort
 			svc.RPC.HTTPPort = httpPort
-		} else if svc.RPC.GRPCPort, err = freePort(o.IP); err != nil {
+		} else if svc.RPC.GRPCPort, err = ports.take(o.IP); err != nil {
 			return nil, err
 		}
 		conf.Services[name] = svc
