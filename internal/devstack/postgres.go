@@ -25,6 +25,8 @@ import (
 	"go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
 	"go.temporal.io/server/common/resolver"
 	"go.temporal.io/server/schema"
+
+	"github.com/kamflow/kamflow/internal/store"
 )
 
 // PostgresStore names the PostgreSQL databases the Temporal server keeps
@@ -72,7 +74,7 @@ func (p PostgresStore) postgresConfig() (main, visibility *config.SQL, err error
 func postgresSQL(raw string, maxConns int) (*config.SQL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" || u.Host == "" || len(u.Path) < 2 {
-		return nil, fmt.Errorf("temporal database URL %q: want postgres://user@host:port/dbname", redactURL(raw))
+		return nil, fmt.Errorf("temporal database URL %q: want postgres://user@host:port/dbname", store.Redact(raw))
 	}
 	attrs := map[string]string{}
 	for k, v := range u.Query() {
@@ -90,15 +92,6 @@ func postgresSQL(raw string, maxConns int) (*config.SQL, error) {
 		MaxConns:          maxConns,
 		MaxIdleConns:      maxConns,
 	}, nil
-}
-
-// redactURL drops the password from a URL for an error message.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // schemaManifest is a versioned step's manifest.json in the server's
