@@ -38,10 +38,22 @@ const (
 // the batch size (the server caches its plan), no 65535-parameter ceiling,
 // one round trip. BenchmarkInsertEvents compares it with a multi-row VALUES
 // statement and with COPY into a temporary table.
+//
+// A survey_response whose external id is the id of one of its account's
+// surveys, or "survey:" and the id, records that survey's answer (the
+// answer page sends one for each): survey_id names the survey, and scoring
+// and the portfolio, which count the answer from survey_responses, skip
+// the event. CreateSurvey links events recorded before their survey.
 const insertEventsSQL = `
-INSERT INTO account_events (account_id, external_id, kind, at, amount, severity, nps, csat, note, status, reason)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::int[],
-                     $7::int[], $8::int[], $9::text[], $10::text[], $11::text[])
+INSERT INTO account_events (account_id, external_id, kind, at, amount, severity, nps, csat, note, status, reason,
+    survey_id)
+SELECT u.*, CASE WHEN u.kind = 'survey_response' THEN (SELECT s.id FROM surveys s
+        WHERE s.account_id = u.account_id
+          AND s.id IN (u.external_id, CASE WHEN starts_with(u.external_id, 'survey:') THEN substr(u.external_id, 8) END)
+        LIMIT 1) END
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::int[],
+            $7::int[], $8::int[], $9::text[], $10::text[], $11::text[])
+    u (account_id, external_id, kind, at, amount, severity, nps, csat, note, status, reason)
 ON CONFLICT (account_id, external_id) DO NOTHING`
 
 // InsertEvents records a batch of events in one round trip and returns how

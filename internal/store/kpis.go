@@ -23,10 +23,10 @@ import (
 // The statements read what the period needs rather than the whole history:
 // the transitions, scores, answers and tasks of the period (and each
 // account's first stage change or score after it), each through an index
-// on the time its figure is bounded by (migrations/0004_kpi_indexes.sql,
-// 0005_kpi_previous.sql and 0006_kpi_entries.sql), and the accounts table
-// for what holds now. What held before the period, and what an account did
-// next, comes with the period's own rows: a transition carries when the
+// on the time its figure is bounded by (migrations/0004_kpi_indexes.sql to
+// 0007_event_survey_id.sql), and the accounts table for what holds now.
+// What held before the period, and what an account did next, comes with
+// the period's own rows: a transition carries when the
 // stay it ends began (entered_at), when the account last entered its stage
 // (prev_entry_at) and when it next moved up the ladder (next_up_at,
 // deepen_at), and a score the account's previous score's time and tier
@@ -386,15 +386,10 @@ FROM ended`
 
 	// kpiAnswersSQL counts survey answers by week: kamflow's own surveys
 	// (a response carries the time of its answer, as its survey does), and
-	// survey_response events fed by operations unless the event records
-	// the answer to one of kamflow's surveys (its external id is the survey
-	// id or "survey:" and the id), the same rule as scoring. That rule is
-	// one probe per event and id, each of surveys_id_hash_idx (one page,
-	// where the primary key's B-tree descends three): an anti-join on the
-	// id, and for an id with the prefix a LATERAL ... LIMIT 1, which the
-	// planner cannot turn into a hash of every survey (as it does with an
-	// EXISTS under NOT or OR) and which skips the probe for other ids.
-	// Weeks are binned from a Monday (2001-01-01), UTC.
+	// survey_response events fed by operations, the events that record the
+	// answer to one of kamflow's surveys (survey_id, see insertEventsSQL)
+	// left out, the same rule as scoring. Weeks are binned from a Monday
+	// (2001-01-01), UTC.
 	kpiAnswersSQL = `
 WITH answers AS (
     SELECT r.answered_at AS at, r.nps, r.csat
@@ -406,12 +401,8 @@ WITH answers AS (
     UNION ALL
     SELECT e.at, e.nps, e.csat
     FROM account_events e
-    LEFT JOIN LATERAL (SELECT true AS answered FROM surveys s
-        WHERE e.external_id LIKE 'survey:%' AND s.id = substr(e.external_id, 8) AND s.account_id = e.account_id
-        LIMIT 1) k ON true
-    WHERE e.kind = 'survey_response' AND e.status = 'applied' AND e.at >= $1 AND e.at < $2
-      AND (e.nps IS NOT NULL OR e.csat IS NOT NULL) AND k.answered IS NULL
-      AND NOT EXISTS (SELECT FROM surveys s WHERE s.id = e.external_id AND s.account_id = e.account_id)
+    WHERE e.kind = 'survey_response' AND e.status = 'applied' AND e.survey_id IS NULL AND e.at >= $1 AND e.at < $2
+      AND (e.nps IS NOT NULL OR e.csat IS NOT NULL)
       AND ($3 OR e.account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))
 )
 SELECT date_bin('7 days', at, '2001-01-01 00:00:00+00') AS week,
@@ -990,6 +981,13 @@ ORDER BY l.id, k`, []int{2}},
 SELECT id, CASE WHEN kind = 'nps' THEN (ARRAY[0,3,5,6,7,7,8,8,8,9,9,9,9,10,10,10,10,10,10])[1 + floor(random() * 19)::int] END,
     CASE WHEN kind = 'csat' THEN (ARRAY[2,3,3,4,4,4,4,5,5,5,5,5])[1 + floor(random() * 12)::int] END, answered_at
 FROM surveys WHERE answered_at IS NOT NULL AND account_id LIKE 'bench-%'`, nil},
+	// The answer page records each answer as an event of its account too,
+	// linked to the survey as InsertEvents links it.
+	{`INSERT INTO account_events (account_id, external_id, kind, at, nps, csat, note, recorded_at, survey_id)
+SELECT s.account_id, 'survey:' || s.id, 'survey_response', r.answered_at, r.nps, r.csat, 'seeded', r.answered_at, s.id
+FROM surveys s JOIN survey_responses r ON r.survey_id = s.id
+WHERE s.account_id LIKE 'bench-%'
+ORDER BY s.account_id, r.answered_at`, nil},
 	// Visits every 90 days while engaged: done or cancelled once old,
 	// open when recent; about a third completed after their due time.
 	{`INSERT INTO tasks (id, account_id, kind, assignee_id, title, due_at, state, created_at, completed_at,
@@ -1025,7 +1023,8 @@ WHERE t.account_id LIKE 'bench-%' AND t.due_at + lv * interval '1 day' <= $1
 }
 
 // SeedKPIBench fills an empty, migrated database with a synthetic record of
-// accounts accounts and events business events, as of now, for measuring
+// accounts accounts and events business events (and an event for each
+// survey answer, as the answer page records), as of now, for measuring
 // the KPI queries at scale (make bench, BenchmarkKPIs), then vacuums it so
 // it reads like a database in service. The rows carry the "bench-" prefix
 // and are the same for the same arguments. It is meant for throw-away

@@ -534,6 +534,16 @@ func TestSeedKPIBench(t *testing.T) {
 	require.Positive(t, r.SLA.Completed)
 	requirePrevious(t, s)
 	requireEntryFacts(t, s)
+	// Every answer is recorded as an event too, linked as InsertEvents
+	// links it.
+	var linked, wrong int
+	require.NoError(t, s.db.QueryRowContext(ctx, `SELECT count(survey_id), count(*) FILTER (WHERE survey_id IS DISTINCT FROM
+    (SELECT s.id FROM surveys s WHERE s.account_id = e.account_id AND e.external_id IN (s.id, 'survey:' || s.id)))
+FROM account_events e WHERE kind = 'survey_response'`).Scan(&linked, &wrong))
+	require.Zero(t, wrong)
+	var answered int
+	require.NoError(t, s.db.GetContext(ctx, &answered, `SELECT count(*) FROM survey_responses`))
+	require.Equal(t, answered, linked)
 	require.Error(t, s.SeedKPIBench(ctx, 0, 0, now))
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -303,6 +304,95 @@ func TestFacts(t *testing.T) {
 	require.Len(t, early.Surveys, 1)
 	require.False(t, early.Surveys[0].Answered, "answered only after that moment")
 	require.Nil(t, early.Surveys[0].NPS)
+}
+
+// surveyLinks are survey_response events and the survey each records the
+// answer to (migrations/0007_event_survey_id.sql), for surveys a1:survey:1
+// and a2:survey:1.
+var surveyLinks = []struct{ account, external, kind, survey string }{
+	{"a1", "a1:survey:1", "survey_response", "a1:survey:1"},        // the survey's id
+	{"a1", "survey:a1:survey:1", "survey_response", "a1:survey:1"}, // "survey:" and the id: the answer page's
+	{"a1", "survey-a1:survey:1", "survey_response", ""},            // seven other characters and the id
+	{"a1", "a1:survey:2", "survey_response", ""},                   // no such survey
+	{"a2", "a1:survey:1", "survey_response", ""},                   // another account's survey
+	{"a2", "a2:survey:1", "order", ""},                             // not an answer
+}
+
+// requireSurveyLinks checks every event of surveyLinks is recorded with
+// the survey it answers, and no other.
+func requireSurveyLinks(t *testing.T, s *Store) {
+	t.Helper()
+	var got []string
+	require.NoError(t, s.db.SelectContext(t.Context(), &got, `SELECT account_id || ' ' || external_id || ' -> ' || COALESCE(survey_id, '')
+FROM account_events ORDER BY account_id, external_id`))
+	var want []string
+	for _, l := range surveyLinks {
+		want = append(want, l.account+" "+l.external+" -> "+l.survey)
+	}
+	slices.Sort(want)
+	require.Equal(t, want, got)
+}
+
+// TestEventSurveyLink records the events of surveyLinks before their
+// surveys and after them, and in a record kept before the link existed,
+// and checks each ends linked to the survey it answers.
+func TestEventSurveyLink(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	accounts := `INSERT INTO accounts (id, name) VALUES ('a1', 'A1'), ('a2', 'A2')`
+	surveys := []Survey{
+		{ID: "a1:survey:1", AccountID: "a1", Kind: "nps", TokenHash: []byte("t1"), SentAt: t0, DueAt: t0.Add(time.Hour)},
+		{ID: "a2:survey:1", AccountID: "a2", Kind: "csat", TokenHash: []byte("t2"), SentAt: t0, DueAt: t0.Add(time.Hour)},
+	}
+	events := make([]Event, 0, len(surveyLinks))
+	for i, l := range surveyLinks {
+		events = append(events, Event{AccountID: l.account, ExternalID: l.external, Kind: l.kind,
+			At: t0.Add(time.Duration(i) * time.Minute), NPS: ptr(9)})
+	}
+	for _, surveysFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("surveys first %v", surveysFirst), func(t *testing.T) {
+			t.Parallel()
+			s := newTestStore(t)
+			_, err := s.db.ExecContext(ctx, accounts)
+			require.NoError(t, err)
+			createSurveys := func() {
+				for _, sv := range surveys {
+					for range 2 { // a retried create links nothing twice
+						_, err := s.CreateSurvey(ctx, sv)
+						require.NoError(t, err)
+					}
+				}
+			}
+			if surveysFirst {
+				createSurveys()
+			}
+			_, err = s.InsertEvents(ctx, events)
+			require.NoError(t, err)
+			if !surveysFirst {
+				createSurveys()
+			}
+			requireSurveyLinks(t, s)
+		})
+	}
+	t.Run("migrated", func(t *testing.T) {
+		t.Parallel()
+		s, p := migratedTo(t, 6)
+		_, err := s.db.ExecContext(ctx, accounts)
+		require.NoError(t, err)
+		for _, sv := range surveys {
+			_, err := s.db.ExecContext(ctx, `INSERT INTO surveys (id, account_id, kind, token_hash, sent_at, due_at)
+VALUES ($1, $2, $3, $4, $5, $6)`, sv.ID, sv.AccountID, sv.Kind, sv.TokenHash, sv.SentAt, sv.DueAt)
+			require.NoError(t, err)
+		}
+		for _, e := range events {
+			_, err := s.db.ExecContext(ctx, `INSERT INTO account_events (account_id, external_id, kind, at, nps)
+VALUES ($1, $2, $3, $4, $5)`, e.AccountID, e.ExternalID, e.Kind, e.At, *e.NPS)
+			require.NoError(t, err)
+		}
+		_, err = p.UpTo(ctx, 7)
+		require.NoError(t, err)
+		requireSurveyLinks(t, s)
+	})
 }
 
 func TestTimeline(t *testing.T) {

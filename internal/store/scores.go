@@ -172,8 +172,8 @@ const factsWindow = "2 years"
 // are consistent with each other. Only what happened by $2 counts: scoring
 // at an earlier time gives the earlier answer. Survey responses come from
 // kamflow's own surveys and from survey_response events fed by operations;
-// an event whose external id is one of the account's survey ids records an
-// answer already counted and is skipped.
+// an event that records the answer to one of the account's surveys (its
+// survey_id, see insertEventsSQL) is already counted and is skipped.
 const factsSQL = `
 SELECT a.created_at AS since, a.revenue, a.growth_rate, a.market_share, a.tier AS prev_tier,
     COALESCE((SELECT json_agg(json_build_object('at', e.at, 'amount', e.amount) ORDER BY e.at, e.id)
@@ -197,7 +197,7 @@ SELECT a.created_at AS since, a.revenue, a.growth_rate, a.market_share, a.tier A
         WHERE e.account_id = a.id AND e.kind = 'survey_response' AND e.status = 'applied'
           AND (e.nps IS NOT NULL OR e.csat IS NOT NULL)
           AND e.at > $2::timestamptz - $3::interval AND e.at <= $2
-          AND NOT EXISTS (SELECT 1 FROM surveys s WHERE s.account_id = a.id AND e.external_id IN (s.id, 'survey:' || s.id))
+          AND e.survey_id IS NULL
     ) x), '[]') AS surveys,
     (SELECT count(*) FROM account_events e WHERE e.account_id = a.id AND e.kind = 'contract_renewed'
         AND e.status = 'applied' AND e.at <= $2) AS renewals,

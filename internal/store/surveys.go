@@ -36,11 +36,22 @@ type Response struct {
 const surveyCols = `id, account_id, kind, token_hash, sent_at, due_at, answered_at, recipient`
 
 const (
+	// createSurveySQL links the survey_response events already recorded as
+	// this survey's answer (see insertEventsSQL), should any have come
+	// first.
 	createSurveySQL = `
-INSERT INTO surveys (id, account_id, kind, token_hash, sent_at, due_at, recipient)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (id) DO NOTHING
-RETURNING ` + surveyCols
+WITH created AS (
+    INSERT INTO surveys (id, account_id, kind, token_hash, sent_at, due_at, recipient)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING ` + surveyCols + `
+), linked AS (
+    UPDATE account_events e SET survey_id = c.id
+    FROM created c
+    WHERE e.account_id = c.account_id AND e.external_id IN (c.id, 'survey:' || c.id)
+      AND e.kind = 'survey_response' AND e.survey_id IS NULL
+)
+SELECT * FROM created`
 	surveySQL            = `SELECT ` + surveyCols + ` FROM surveys WHERE id = $1`
 	surveyByTokenHashSQL = `SELECT ` + surveyCols + ` FROM surveys WHERE token_hash = $1`
 	openSurveysSQL       = `SELECT ` + surveyCols + ` FROM surveys
