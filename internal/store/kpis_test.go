@@ -544,6 +544,27 @@ FROM account_events e WHERE kind = 'survey_response'`).Scan(&linked, &wrong))
 	var answered int
 	require.NoError(t, s.db.GetContext(ctx, &answered, `SELECT count(*) FROM survey_responses`))
 	require.Equal(t, answered, linked)
+
+	// A report on every account reads whole days from the rollups; one on
+	// every manager's accounts (the same accounts) reads the rows: both
+	// must give the same figures, whatever the period's edges.
+	requireKPIDays(t, s)
+	var managers []string
+	require.NoError(t, s.db.SelectContext(ctx, &managers, `SELECT DISTINCT manager_id FROM accounts`))
+	for _, p := range [][2]time.Time{
+		{now.AddDate(0, 0, -365), now},
+		{now.AddDate(0, 0, -200).Add(-5*time.Hour + us), now.Add(-3 * time.Hour)},
+		{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 2, 3, 1, 0, 0, 0, time.UTC), time.Date(2026, 2, 3, 23, 0, 0, 0, time.UTC)}, // no whole day
+	} {
+		all, err := s.KPIs(ctx, KPIQuery{From: p[0], To: p[1]})
+		require.NoError(t, err)
+		each, err := s.KPIs(ctx, KPIQuery{From: p[0], To: p[1], Managers: managers})
+		require.NoError(t, err)
+		require.Equal(t, each.SLA, all.SLA, "%v", p)
+		require.Equal(t, each.Satisfaction, all.Satisfaction, "%v", p)
+		require.Positive(t, all.SLA.Completed+all.Satisfaction.NPSResponses, "%v: something to compare", p)
+	}
 	require.Error(t, s.SeedKPIBench(ctx, 0, 0, now))
 }
 
@@ -765,4 +786,108 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// requireKPIDays checks the day rollups (migrations/0008_kpi_days.sql)
+// hold what their definitions give over the rows, leaving out days that
+// went back to zero.
+func requireKPIDays(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := t.Context()
+	for _, q := range []struct{ name, rollup, rows string }{
+		{"sla", `SELECT day || ' ' || kind || ' ' || completed || ' ' || within FROM kpi_sla_days
+WHERE completed <> 0 OR within <> 0 ORDER BY day, kind`,
+			`SELECT (completed_at AT TIME ZONE 'UTC')::date || ' ' || kind || ' ' || count(*) || ' '
+    || count(*) FILTER (WHERE completed_at <= due_at)
+FROM tasks WHERE state = 'done' GROUP BY (completed_at AT TIME ZONE 'UTC')::date, kind ORDER BY 1`},
+		{"answers", `SELECT concat_ws(' ', day, nps_responses, promoters, passives, detractors, csat_responses, csat_sum)
+FROM kpi_answer_days WHERE nps_responses <> 0 OR csat_responses <> 0 ORDER BY day`,
+			`SELECT concat_ws(' ', (answered_at AT TIME ZONE 'UTC')::date, count(nps), count(*) FILTER (WHERE nps >= 9),
+    count(*) FILTER (WHERE nps BETWEEN 7 AND 8), count(*) FILTER (WHERE nps <= 6), count(csat), COALESCE(sum(csat), 0))
+FROM survey_responses GROUP BY (answered_at AT TIME ZONE 'UTC')::date ORDER BY (answered_at AT TIME ZONE 'UTC')::date`},
+	} {
+		var rollup, rows []string
+		require.NoError(t, s.db.SelectContext(ctx, &rollup, q.rollup), q.name)
+		require.NoError(t, s.db.SelectContext(ctx, &rows, q.rows), q.name)
+		require.Equal(t, rows, rollup, q.name)
+	}
+}
+
+// TestKPIDaysWriters changes counted rows every way the record allows
+// (late, moved to another day, kind or due time, cancelled, deleted) and
+// checks the day rollups follow each step.
+func TestKPIDaysWriters(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	seed(t, s)
+	ctx := t.Context()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		_, err := s.db.ExecContext(ctx, q, args...)
+		require.NoError(t, err)
+	}
+	day := 24 * time.Hour
+	for i, at := range []time.Time{t0, t0.Add(time.Hour), t0.Add(-3 * day)} {
+		_, err := s.CreateTask(ctx, Task{ID: fmt.Sprintf("acme-1:visit:%d", i), AccountID: "acme-1", Kind: "visit",
+			AssigneeID: "m1", Title: "Visit", DueAt: t0.Add(2 * time.Hour), CreatedAt: at.Add(-day)})
+		require.NoError(t, err)
+		_, err = s.CompleteTask(ctx, fmt.Sprintf("acme-1:visit:%d", i), "m1", "visited", "", at)
+		require.NoError(t, err)
+	}
+	requireKPIDays(t, s)
+	exec(`UPDATE tasks SET completed_at = completed_at + interval '1 day' WHERE id = 'acme-1:visit:0'`) // late
+	exec(`UPDATE tasks SET kind = 'follow_up' WHERE id = 'acme-1:visit:1'`)
+	exec(`UPDATE tasks SET due_at = due_at - interval '1 day' WHERE id = 'acme-1:visit:2'`)
+	requireKPIDays(t, s)
+	exec(`UPDATE tasks SET state = 'cancelled' WHERE id = 'acme-1:visit:1'`)
+	exec(`UPDATE tasks SET notes = 'called back' WHERE id = 'acme-1:visit:2'`) // not counted: no change
+	exec(`DELETE FROM tasks WHERE id = 'acme-1:visit:0'`)
+	requireKPIDays(t, s)
+
+	for i, nps := range []int{9, 4} {
+		sv, err := s.CreateSurvey(ctx, Survey{ID: fmt.Sprintf("acme-1:survey:%d", i), AccountID: "acme-1", Kind: "nps",
+			TokenHash: fmt.Appendf(nil, "t%d", i), SentAt: t0.Add(-2 * day), DueAt: t0.Add(day)})
+		require.NoError(t, err)
+		_, err = s.AnswerSurvey(ctx, sv.TokenHash, Response{NPS: ptr(nps)}, t0.Add(time.Duration(i)*time.Hour))
+		require.NoError(t, err)
+	}
+	requireKPIDays(t, s)
+	exec(`UPDATE survey_responses SET nps = 7, answered_at = answered_at - interval '2 days' WHERE survey_id = 'acme-1:survey:0'`)
+	requireKPIDays(t, s)
+	exec(`DELETE FROM survey_responses WHERE survey_id = 'acme-1:survey:1'`)
+	requireKPIDays(t, s)
+	var days []string
+	require.NoError(t, s.db.SelectContext(ctx, &days, `SELECT day || ' ' || nps_responses || ' ' || passives FROM kpi_answer_days ORDER BY day`))
+	require.Equal(t, []string{"2026-02-28 1 1", "2026-03-02 0 0"}, days, "the moved answer, and a day back at zero")
+}
+
+// TestKPIDaysBackfill migrates a record kept before 0008_kpi_days.sql and
+// checks the rollups it starts hold what the rows give.
+func TestKPIDaysBackfill(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, p := migratedTo(t, 7)
+	_, err := s.db.ExecContext(ctx, `
+INSERT INTO accounts (id, name) VALUES ('b1', 'B1');
+INSERT INTO tasks (id, account_id, kind, assignee_id, due_at, state, created_at, completed_at) VALUES
+    ('b1:visit:1', 'b1', 'visit', 'm', '2026-03-02 12:00Z', 'done', '2026-03-01Z', '2026-03-02 11:00Z'),
+    ('b1:visit:2', 'b1', 'visit', 'm', '2026-03-02 12:00Z', 'done', '2026-03-01Z', '2026-03-02 23:59:59Z'),
+    ('b1:follow_up:3', 'b1', 'follow_up', 'm', '2026-03-02Z', 'done', '2026-03-01Z', '2026-03-03Z'),
+    ('b1:visit:4', 'b1', 'visit', 'm', '2026-03-02Z', 'cancelled', '2026-03-01Z', '2026-03-03Z'),
+    ('b1:visit:5', 'b1', 'visit', 'm', '2026-03-02Z', 'open', '2026-03-01Z', NULL);
+INSERT INTO surveys (id, account_id, kind, token_hash, sent_at, due_at, answered_at) VALUES
+    ('b1:survey:1', 'b1', 'nps', 'x', '2026-03-01Z', '2026-03-09Z', '2026-03-02 10:00Z');
+INSERT INTO survey_responses (survey_id, nps, answered_at) VALUES ('b1:survey:1', 6, '2026-03-02 10:00Z');
+INSERT INTO account_events (account_id, external_id, kind, at, nps, csat, survey_id) VALUES
+    ('b1', 'survey:b1:survey:1', 'survey_response', '2026-03-02 10:00Z', 6, NULL, 'b1:survey:1'),
+    ('b1', 'p1', 'survey_response', '2026-03-02 23:00Z', 9, NULL, NULL),
+    ('b1', 'p2', 'survey_response', '2026-03-04Z', NULL, 5, NULL),
+    ('b1', 'o1', 'order', '2026-03-04Z', NULL, NULL, NULL)`)
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, 8)
+	require.NoError(t, err)
+	requireKPIDays(t, s)
+	var sla []string
+	require.NoError(t, s.db.SelectContext(ctx, &sla, `SELECT day || ' ' || kind || ' ' || completed || ' ' || within FROM kpi_sla_days ORDER BY 1`))
+	require.Equal(t, []string{"2026-03-02 visit 2 1", "2026-03-03 follow_up 1 0"}, sla)
 }
