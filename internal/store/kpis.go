@@ -306,8 +306,9 @@ func KPIDefinitionOf(key string) KPIDefinition {
 var ladderStages = []string{"identify", "engage", "deepen", "maintain", "churn_recovery", "lost", "disqualified", "closed"}
 
 // Every statement takes $1 from, $2 to, $3 "every account" and $4 the
-// managers whose accounts count (when $3 is false); a few take fewer. The
-// scope is the account's current manager.
+// managers whose accounts count (when $3 is false); a few take fewer, and
+// those that read the day rollups take $5 and $6 too, the whole days they
+// answer for (kpiWholeDays). The scope is the account's current manager.
 const (
 	kpiScopeAccount = `($3 OR account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))`
 
