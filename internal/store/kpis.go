@@ -579,6 +579,7 @@ const kpiSettingsSQL = `SELECT set_config('jit', 'off', true), set_config('work_
 // a period without a whole day. The rest, [from, lo) and [hi, to), is read
 // from the rows.
 func kpiWholeDays(from, to time.Time, all bool) (lo, hi time.Time) {
+	from, to = from.UTC(), to.UTC()
 	lo = time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
 	if lo.Before(from) {
 		lo = lo.AddDate(0, 0, 1)
