@@ -312,6 +312,12 @@ var ladderStages = []string{"identify", "engage", "deepen", "maintain", "churn_r
 const (
 	kpiScopeAccount = `($3 OR account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))`
 
+	// kpiWholeDaysOf picks a day rollup's rows (d) of the whole days
+	// [$5, $6); kpiPartialDays is the rest of the period, [$1, $5) and
+	// [$6, $2), as ranges (p.lo, p.hi) to read the rows of.
+	kpiWholeDaysOf = `d.day >= ($5::timestamptz AT TIME ZONE 'UTC')::date AND d.day < ($6::timestamptz AT TIME ZONE 'UTC')::date`
+	kpiPartialDays = `(VALUES ($1::timestamptz, $5::timestamptz), ($6::timestamptz, $2::timestamptz)) p (lo, hi)`
+
 	// kpiFunnelSQL reads the moves into each stage in the period. One that
 	// is the account's first into the stage in the period (its previous
 	// one, if any, was before the period) counts the account as entered,
@@ -404,13 +410,13 @@ WITH answers AS (
     SELECT d.day::timestamp AT TIME ZONE 'UTC' AS at, d.nps_responses, d.promoters, d.passives, d.detractors,
         d.csat_responses, d.csat_sum
     FROM kpi_answer_days d
-    WHERE d.day >= ($5::timestamptz AT TIME ZONE 'UTC')::date AND d.day < ($6::timestamptz AT TIME ZONE 'UTC')::date
+    WHERE ` + kpiWholeDaysOf + `
     UNION ALL
     SELECT a.at, (a.nps IS NOT NULL)::int, (a.nps >= 9)::int, (a.nps BETWEEN 7 AND 8)::int, (a.nps <= 6)::int,
         (a.csat IS NOT NULL)::int, a.csat
     FROM (
         SELECT r.answered_at AS at, r.nps, r.csat
-        FROM (VALUES ($1::timestamptz, $5::timestamptz), ($6::timestamptz, $2::timestamptz)) p (lo, hi)
+        FROM ` + kpiPartialDays + `
         JOIN survey_responses r ON r.answered_at >= p.lo AND r.answered_at < p.hi
         WHERE ($3 OR r.survey_id IN (SELECT s.id FROM surveys s
             WHERE s.answered_at >= $1 AND s.answered_at < $2
@@ -551,10 +557,10 @@ SELECT kind, sum(completed) AS completed, sum(within) AS within
 FROM (
     SELECT d.kind, d.completed, d.within
     FROM kpi_sla_days d
-    WHERE d.day >= ($5::timestamptz AT TIME ZONE 'UTC')::date AND d.day < ($6::timestamptz AT TIME ZONE 'UTC')::date
+    WHERE ` + kpiWholeDaysOf + `
     UNION ALL
     SELECT t.kind, 1, (t.completed_at <= t.due_at)::int
-    FROM (VALUES ($1::timestamptz, $5::timestamptz), ($6::timestamptz, $2::timestamptz)) p (lo, hi)
+    FROM ` + kpiPartialDays + `
     JOIN tasks t ON t.state = 'done' AND t.completed_at >= p.lo AND t.completed_at < p.hi
     WHERE ($3 OR t.account_id IN (SELECT id FROM accounts WHERE manager_id = ANY ($4)))
 ) x
